@@ -1,0 +1,294 @@
+//! The composition root: opens the store, builds the pool, the relay and the edge, spawns the
+//! background tasks (prober, state persistence, refresh) on one tracker, and serves until told
+//! to stop. The only place that names a backend.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use axum::serve::ListenerExt;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clients::ClientDirectory;
+use crate::config::Config;
+use crate::edge::{self, EdgeConfig, EdgeState, Readiness};
+use crate::keyring;
+use crate::pool::{KeyPool, KeySpec};
+use crate::providers::Anthropic;
+use crate::relay::Relay;
+use crate::relay::probe::Prober;
+use crate::store::{self, Store, TransitionRow};
+use crate::types::{KeyId, now_ms};
+use crate::vault::{self, Vault};
+
+/// How often the server re-reads clients and credentials changed by the CLI.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// The store and the vault that opens its secrets, checked against each other.
+pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Vault)> {
+    let path = config.database_path();
+    let store = store::connect_sqlite(&path)
+        .await
+        .with_context(|| format!("cannot open the store at {}", path.display()))?;
+    let (master_key, origin) = vault::load_master_key(
+        config.master_key.as_ref().map(|s| s.expose().clone()),
+        config.master_key_file.as_deref(),
+        &config.data_dir,
+    )?;
+    let vault = Vault::new(&master_key);
+    if !keyring::verify_master_key(store.as_ref(), &vault).await? {
+        bail!(
+            "the master key from {origin} does not open the store at {}: start with the master \
+             key this store was created with ({} or security.master-key-file)",
+            path.display(),
+            vault::MASTER_KEY_ENV
+        );
+    }
+    Ok((store, vault))
+}
+
+/// A running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub pool: KeyPool,
+    pub store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    grace: Duration,
+}
+
+impl Running {
+    /// Resolves when a shutdown was requested and every task has finished (or the grace passed).
+    pub async fn wait(&self) {
+        self.shutdown.cancelled().await;
+        self.tracker.close();
+        if tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace period over; abandoning open requests");
+        }
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+}
+
+struct StoreReadiness(Arc<dyn Store>);
+
+#[async_trait]
+impl Readiness for StoreReadiness {
+    async fn store_reachable(&self) -> bool {
+        self.0.ping().await.is_ok()
+    }
+}
+
+/// Starts the gateway on the configured address (port 0 picks a free one).
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let (store, vault) = open_store(&config).await?;
+    keyring::sync_config_keys(store.as_ref(), &vault, &config.keys).await?;
+    let specs = keyring::load_specs(store.as_ref(), &vault).await?;
+    let persisted = store
+        .key_states()
+        .await?
+        .into_iter()
+        .map(keyring::persisted)
+        .collect();
+    let pool = KeyPool::new(config.pool.clone(), specs, persisted, now_ms());
+    let upstream = Anthropic::new(&config.upstream);
+    let relay = Relay::new(
+        pool.clone(),
+        upstream.clone(),
+        config.upstream.clone(),
+        store.clone(),
+    );
+    let clients = ClientDirectory::load(store.clone()).await?;
+    if config.require_client_key && store.clients().await?.is_empty() {
+        tracing::warn!(
+            "client keys are required but none exists yet: create one with `keyloop clients create NAME`"
+        );
+    }
+
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(persist_transitions(
+        pool.clone(),
+        store.clone(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(
+        Prober {
+            pool: pool.clone(),
+            upstream,
+            model: config.upstream.probe_model.clone(),
+            timeout: config.upstream.connect_timeout + Duration::from_secs(20),
+        }
+        .run(tracker.clone(), shutdown.clone()),
+    );
+    tracker.spawn(refresh(
+        pool.clone(),
+        clients.clone(),
+        store.clone(),
+        Arc::new(vault),
+        shutdown.clone(),
+    ));
+
+    let edge = EdgeState::new(
+        relay,
+        clients,
+        EdgeConfig {
+            require_client_key: config.require_client_key,
+            body_limit: config.server.body_limit,
+            request_timeout: config.server.request_timeout,
+            session_header: config.session_header.clone(),
+        },
+        Arc::new(StoreReadiness(store.clone())),
+    );
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let listener = listener.tap_io(|tcp| {
+        // Small SSE frames must leave at once, not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+    });
+    let router = edge::router(edge);
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
+            stop.cancel();
+        }
+    });
+    tracing::info!(%addr, credentials = pool.len(), "keyloop is listening");
+    Ok(Running {
+        addr,
+        pool,
+        store,
+        shutdown,
+        tracker,
+        grace: config.server.shutdown_grace,
+    })
+}
+
+/// Every credential transition is persisted, so health survives a restart.
+async fn persist_transitions(pool: KeyPool, store: Arc<dyn Store>, shutdown: CancellationToken) {
+    let mut transitions = pool.subscribe();
+    loop {
+        let received = tokio::select! {
+            () = shutdown.cancelled() => break,
+            received = transitions.recv() => received,
+        };
+        match received {
+            Ok(t) => {
+                let row = TransitionRow {
+                    key_id: t.key_id.to_string(),
+                    at: t.at,
+                    from_state: t.from.to_owned(),
+                    to_state: t.to.to_owned(),
+                    reason: t.reason.clone(),
+                    until: t.until,
+                };
+                if let Err(e) = store
+                    .record_transition(&keyring::state_row(&t.state), &row)
+                    .await
+                {
+                    tracing::error!(error = %e, key = %t.name, "could not persist a credential transition");
+                }
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "transition persistence fell behind; saving full state"
+                );
+                for state in pool.persisted() {
+                    if let Err(e) = store.save_key_state(&keyring::state_row(&state)).await {
+                        tracing::error!(error = %e, "could not persist credential state");
+                    }
+                }
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+    // Whatever happened last is on disk before the process ends.
+    for state in pool.persisted() {
+        let _ = store.save_key_state(&keyring::state_row(&state)).await;
+    }
+}
+
+/// Picks up clients and credentials changed by the CLI while the server runs.
+async fn refresh(
+    pool: KeyPool,
+    clients: ClientDirectory,
+    store: Arc<dyn Store>,
+    vault: Arc<Vault>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(REFRESH_EVERY) => {}
+        }
+        if let Err(e) = clients.refresh().await {
+            tracing::warn!(error = %e, "could not refresh clients");
+        }
+        if let Err(e) = sync_pool(&pool, store.as_ref(), &vault).await {
+            tracing::warn!(error = %e, "could not refresh credentials");
+        }
+    }
+}
+
+async fn sync_pool(pool: &KeyPool, store: &dyn Store, vault: &Vault) -> anyhow::Result<()> {
+    let now = now_ms();
+    let rows = store.keys().await?;
+    let mut wanted: HashMap<KeyId, KeySpec> = HashMap::new();
+    for row in &rows {
+        let spec = keyring::spec(vault, row)?;
+        wanted.insert(spec.id.clone(), spec);
+    }
+    let current: HashMap<KeyId, (bool, u32, u32, Option<u32>, Option<String>)> = pool
+        .snapshot(now)
+        .into_iter()
+        .map(|v| {
+            (
+                v.id,
+                (v.enabled, v.priority, v.weight, v.max_concurrent, v.group),
+            )
+        })
+        .collect();
+    for id in current.keys() {
+        if !wanted.contains_key(id) {
+            pool.remove_key(id);
+        }
+    }
+    for (id, spec) in wanted {
+        match current.get(&id) {
+            None => pool.upsert_key(spec, now),
+            Some((enabled, priority, weight, max_concurrent, group)) => {
+                if *enabled != spec.enabled {
+                    pool.set_enabled(&id, spec.enabled, now);
+                }
+                if (*priority, *weight, *max_concurrent, group)
+                    != (spec.priority, spec.weight, spec.max_concurrent, &spec.group)
+                {
+                    pool.upsert_key(spec, now);
+                }
+            }
+        }
+    }
+    Ok(())
+}

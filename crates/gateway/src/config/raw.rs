@@ -1,0 +1,207 @@
+//! The config file exactly as written: serde shapes with their defaults, nothing validated yet.
+//! `Config::from_raw` turns this into typed, checked values.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub storage: RawStorage,
+    pub security: RawSecurity,
+    pub upstream: RawUpstream,
+    pub pool: RawPool,
+    pub log: RawLog,
+    /// Upstream credentials declared in the file; synced into the store at start-up.
+    pub keys: Vec<RawKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawServer {
+    /// Address the client-facing API listens on.
+    pub listen: String,
+    /// Largest request body accepted, in bytes (Anthropic's own limit is 32 MB).
+    pub body_limit_bytes: u64,
+    /// How long a whole non-streaming request may take, in seconds.
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests, in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 32 * 1024 * 1024,
+            request_timeout_secs: 600,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawStorage {
+    /// Directory for the SQLite database and the generated master key.
+    pub data_dir: String,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            data_dir: "./data".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawSecurity {
+    /// File holding the 32-byte master key (base64 or hex). `KEYLOOP_MASTER_KEY` wins over it;
+    /// with neither, a key is generated into the data directory on first start.
+    pub master_key_file: Option<String>,
+    /// Refuse requests that carry no gateway-issued client key.
+    pub require_client_key: bool,
+}
+
+impl Default for RawSecurity {
+    fn default() -> Self {
+        Self {
+            master_key_file: None,
+            require_client_key: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawUpstream {
+    /// Base URL of the Anthropic API (without `/v1`).
+    pub base_url: String,
+    /// Seconds allowed to open a connection to the upstream.
+    pub connect_timeout_secs: u64,
+    /// Seconds a stream may stay silent (pings count as life) before it is taken for dead.
+    pub stream_idle_timeout_secs: u64,
+    /// Seconds `message_start`/`ping` are held back waiting for the first content event before
+    /// the stream is committed anyway, so a slow model is not taken for a dead one.
+    pub first_event_hold_secs: u64,
+    /// Most distinct credentials tried for one request.
+    pub max_attempts: u32,
+    /// Largest non-streaming upstream body read, in bytes.
+    pub response_limit_bytes: u64,
+    /// Retries may add at most this fraction to upstream attempts (over a sliding window).
+    pub retry_budget_ratio: f64,
+    /// Retries always allowed per second, whatever the ratio says.
+    pub retry_budget_floor_per_sec: u32,
+    /// Model named in the `count_tokens` call that probes a cooling or disabled credential.
+    pub probe_model: String,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.anthropic.com".into(),
+            connect_timeout_secs: 10,
+            stream_idle_timeout_secs: 90,
+            first_event_hold_secs: 10,
+            max_attempts: 3,
+            response_limit_bytes: 64 * 1024 * 1024,
+            retry_budget_ratio: 0.2,
+            retry_budget_floor_per_sec: 5,
+            probe_model: "claude-haiku-4-5".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawPool {
+    /// `round-robin`, `headroom` or `priority`.
+    pub strategy: String,
+    /// Keep a conversation on one credential so the provider's prompt cache keeps hitting.
+    pub sticky: bool,
+    /// Header whose value names a conversation; `metadata.user_id` and `x-client-id` are the
+    /// fall-backs, in that order.
+    pub session_header: String,
+    /// Seconds an idle sticky pin is remembered.
+    pub sticky_ttl_secs: u64,
+    /// Cooldown per consecutive 429, in seconds; the last rung repeats.
+    pub rate_limit_ladder_secs: Vec<u64>,
+    /// Cooldown per consecutive billing failure, in seconds.
+    pub billing_ladder_secs: Vec<u64>,
+    /// Consecutive 5xx/timeouts before a short cooldown.
+    pub server_error_strikes: u32,
+    /// Cooldown per run of server errors, in seconds.
+    pub server_error_ladder_secs: Vec<u64>,
+    /// Seconds between probes of a credential disabled by a 401/403.
+    pub disabled_probe_every_secs: u64,
+    /// Random spread applied to ladder cooldowns (0.1 = ±10 %).
+    pub jitter: f64,
+}
+
+impl Default for RawPool {
+    fn default() -> Self {
+        Self {
+            strategy: "round-robin".into(),
+            sticky: false,
+            session_header: "x-claude-code-session-id".into(),
+            sticky_ttl_secs: 3600,
+            rate_limit_ladder_secs: vec![60, 300, 1500, 3600],
+            billing_ladder_secs: vec![5 * 3600, 10 * 3600, 20 * 3600, 24 * 3600],
+            server_error_strikes: 3,
+            server_error_ladder_secs: vec![30, 60, 120, 300],
+            disabled_probe_every_secs: 300,
+            jitter: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawLog {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `keyloop=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawKey {
+    /// Unique name shown in logs and the status page.
+    pub name: String,
+    /// `env:VARIABLE` (recommended) or the secret itself.
+    pub secret: String,
+    /// `api-key` or `oauth`; detected from the secret's form when absent.
+    pub kind: Option<String>,
+    /// Lower tiers are tried first by the `priority` strategy.
+    #[serde(default)]
+    pub priority: u32,
+    /// Share within a priority tier.
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Most requests in flight on this credential at once.
+    pub max_concurrent: Option<u32>,
+    /// Free label, e.g. the organisation the credential bills to.
+    pub group: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}

@@ -1,0 +1,110 @@
+use std::io::Write;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load_str(text: &str, vars: &[(&str, &str)]) -> Result<Config, Error> {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    Config::load(Some(file.path()), &env(vars))
+}
+
+#[test]
+fn defaults_need_no_file() {
+    let config = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert!(config.require_client_key);
+    assert_eq!(config.pool.strategy, pool::Strategy::RoundRobin);
+    assert_eq!(
+        config.pool.rate_limit_ladder_ms,
+        vec![60_000, 300_000, 1_500_000, 3_600_000]
+    );
+    assert_eq!(config.database_path(), PathBuf::from("./data/keyloop.db"));
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let config = load_str(
+        "[server]\nlisten = \"127.0.0.1:9000\"\n",
+        &[
+            ("KEYLOOP_SERVER__LISTEN", "0.0.0.0:7000"),
+            ("KEYLOOP_POOL__STICKY", "true"),
+            ("KEYLOOP_UPSTREAM__MAX_ATTEMPTS", "5"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:7000");
+    assert!(config.pool.sticky);
+    assert_eq!(config.upstream.max_attempts, 5);
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let err = load_str("[server]\nlisen = \"x\"\n", &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("server.lisen"), "{text}");
+    assert!(text.contains("unknown field"), "{text}");
+}
+
+#[test]
+fn bad_values_name_their_field() {
+    let cases = [
+        ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
+        ("[pool]\nstrategy = \"random\"\n", "pool.strategy"),
+        ("[upstream]\nbase-url = \"ftp://x\"\n", "upstream.base-url"),
+        (
+            "[upstream]\nbase-url = \"https://api.anthropic.com/v1\"\n",
+            "upstream.base-url",
+        ),
+        ("[upstream]\nmax-attempts = 0\n", "upstream.max-attempts"),
+        (
+            "[server]\nbody-limit-bytes = \"big\"\n",
+            "server.body-limit-bytes",
+        ),
+        ("[log]\nformat = \"xml\"\n", "log.format"),
+        (
+            "[[keys]]\nname = \"a\"\nsecret = \"env:MISSING_VAR\"\n",
+            "keys[0].secret",
+        ),
+        (
+            "[[keys]]\nname = \"a\"\nsecret = \"s1\"\n[[keys]]\nname = \"a\"\nsecret = \"s2\"\n",
+            "keys[1].name",
+        ),
+        (
+            "[[keys]]\nname = \"a\"\nsecret = \"s\"\nkind = \"token\"\n",
+            "keys[0].kind",
+        ),
+    ];
+    for (text, field) in cases {
+        let err = load_str(text, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with(field),
+            "{text:?} gave {err:?}, expected it to name {field}"
+        );
+    }
+}
+
+#[test]
+fn syntax_error_names_the_file() {
+    let err = load_str("[server\n", &[]).unwrap_err();
+    assert!(matches!(err, Error::Syntax { .. }), "{err}");
+}
+
+#[test]
+fn key_secret_from_env_and_kind_detected() {
+    let config = load_str(
+        "[[keys]]\nname = \"oauth-1\"\nsecret = \"env:TOKEN\"\n[[keys]]\nname = \"api-1\"\nsecret = \"sk-ant-api03-abc\"\n",
+        &[("TOKEN", "sk-ant-oat01-xyz")],
+    )
+    .unwrap();
+    assert_eq!(config.keys[0].kind, KeyKind::OAuth);
+    assert_eq!(config.keys[0].secret.expose(), "sk-ant-oat01-xyz");
+    assert_eq!(config.keys[1].kind, KeyKind::ApiKey);
+    assert!(!format!("{:?}", config.keys[0]).contains("xyz"));
+}

@@ -1,0 +1,150 @@
+//! The Anthropic-compatible routes. Same-dialect traffic goes upstream as the client's bytes.
+
+use axum::extract::{Path, Query, Request, State};
+use axum::response::Response;
+use keyloop_wire::anthropic::ErrorType;
+use serde::Deserialize;
+
+use super::EdgeState;
+use super::error::ApiError;
+use super::intake::render;
+use crate::relay::{BatchOp, CallKind};
+use crate::store::BatchPage;
+
+pub async fn messages(State(state): State<EdgeState>, request: Request) -> Response {
+    generate(state, request).await
+}
+
+pub async fn complete(State(state): State<EdgeState>, request: Request) -> Response {
+    generate(state, request).await
+}
+
+async fn generate(state: EdgeState, request: Request) -> Response {
+    let inbound = match state.take_in(request, CallKind::Generate).await {
+        Ok(inbound) => inbound,
+        Err(refusal) => return refusal,
+    };
+    let result = state.relay.forward(&inbound.ctx).await;
+    render(&inbound.ctx.request_id, result)
+}
+
+pub async fn count_tokens(State(state): State<EdgeState>, request: Request) -> Response {
+    query(state, request).await
+}
+
+pub async fn models(State(state): State<EdgeState>, request: Request) -> Response {
+    query(state, request).await
+}
+
+async fn query(state: EdgeState, request: Request) -> Response {
+    let inbound = match state.take_in(request, CallKind::Query).await {
+        Ok(inbound) => inbound,
+        Err(refusal) => return refusal,
+    };
+    let result = state.relay.forward(&inbound.ctx).await;
+    render(&inbound.ctx.request_id, result)
+}
+
+pub async fn create_batch(State(state): State<EdgeState>, request: Request) -> Response {
+    let inbound = match state.take_in(request, CallKind::Query).await {
+        Ok(inbound) => inbound,
+        Err(refusal) => return refusal,
+    };
+    let result = state
+        .relay
+        .create_batch(&inbound.ctx, &inbound.base_url)
+        .await;
+    render(&inbound.ctx.request_id, result)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    limit: Option<i64>,
+    after_id: Option<String>,
+    before_id: Option<String>,
+}
+
+pub async fn list_batches(
+    State(state): State<EdgeState>,
+    Query(params): Query<ListParams>,
+    request: Request,
+) -> Response {
+    let inbound = match state.take_in(request, CallKind::Query).await {
+        Ok(inbound) => inbound,
+        Err(refusal) => return refusal,
+    };
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=1000).contains(&limit) {
+        return ApiError::new(
+            ErrorType::InvalidRequest,
+            "limit: must be between 1 and 1000",
+        )
+        .into_response(&inbound.ctx.request_id);
+    }
+    let page = BatchPage {
+        client_id: inbound.ctx.caller.client_id.as_deref(),
+        limit,
+        after_id: params.after_id.as_deref(),
+        before_id: params.before_id.as_deref(),
+    };
+    let result = state
+        .relay
+        .list_batches(&inbound.ctx, &page, &inbound.base_url)
+        .await;
+    render(&inbound.ctx.request_id, result)
+}
+
+pub async fn retrieve_batch(
+    state: State<EdgeState>,
+    id: Path<String>,
+    request: Request,
+) -> Response {
+    batch_call(state, id, request, BatchOp::Retrieve, CallKind::Query).await
+}
+
+pub async fn cancel_batch(state: State<EdgeState>, id: Path<String>, request: Request) -> Response {
+    batch_call(state, id, request, BatchOp::Cancel, CallKind::Query).await
+}
+
+pub async fn delete_batch(state: State<EdgeState>, id: Path<String>, request: Request) -> Response {
+    batch_call(state, id, request, BatchOp::Delete, CallKind::Query).await
+}
+
+pub async fn batch_results(
+    state: State<EdgeState>,
+    id: Path<String>,
+    request: Request,
+) -> Response {
+    batch_call(state, id, request, BatchOp::Results, CallKind::Download).await
+}
+
+async fn batch_call(
+    State(state): State<EdgeState>,
+    Path(id): Path<String>,
+    request: Request,
+    op: BatchOp,
+    kind: CallKind,
+) -> Response {
+    let inbound = match state.take_in(request, kind).await {
+        Ok(inbound) => inbound,
+        Err(refusal) => return refusal,
+    };
+    let result = state
+        .relay
+        .batch_call(&inbound.ctx, &id, op, &inbound.base_url)
+        .await;
+    render(&inbound.ctx.request_id, result)
+}
+
+pub async fn unknown_route(State(state): State<EdgeState>, request: Request) -> Response {
+    let request_id = state.ids.next();
+    ApiError::new(
+        ErrorType::NotFound,
+        format!(
+            "unknown route: {} {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response(&request_id)
+}

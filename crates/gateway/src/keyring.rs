@@ -1,0 +1,163 @@
+//! Upstream credentials between the store (sealed rows) and the pool (usable specs): adding,
+//! syncing the config file's keys, and opening secrets with the vault. Used by the server at
+//! start-up and on refresh, and by the CLI.
+
+use std::collections::HashSet;
+
+use crate::config::KeyConfig;
+use crate::pool::{KeySpec, PersistedState};
+use crate::store::{self, KeyRow, KeyStateRow, Store};
+use crate::types::{KeyId, KeyKind, Secret, mask_secret, now_ms};
+use crate::vault::{self, Vault};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("credential {name:?} cannot be opened with this master key")]
+    Sealed { name: String },
+    #[error("credential {name:?} has an unknown kind {kind:?} in the store")]
+    Kind { name: String, kind: String },
+}
+
+/// A credential to add, as an operator describes it.
+pub struct NewKey {
+    pub name: String,
+    pub secret: Secret<String>,
+    pub kind: Option<KeyKind>,
+    pub priority: u32,
+    pub weight: u32,
+    pub max_concurrent: Option<u32>,
+    pub group: Option<String>,
+    pub enabled: bool,
+}
+
+impl From<&KeyConfig> for NewKey {
+    fn from(k: &KeyConfig) -> Self {
+        Self {
+            name: k.name.clone(),
+            secret: k.secret.clone(),
+            kind: Some(k.kind),
+            priority: k.priority,
+            weight: k.weight,
+            max_concurrent: k.max_concurrent,
+            group: k.group.clone(),
+            enabled: k.enabled,
+        }
+    }
+}
+
+fn row(vault: &Vault, key: &NewKey, source: &str) -> KeyRow {
+    let secret = key.secret.expose();
+    KeyRow {
+        id: store::new_id("key"),
+        name: key.name.clone(),
+        kind: key
+            .kind
+            .unwrap_or_else(|| KeyKind::detect(secret))
+            .as_str()
+            .to_owned(),
+        secret_sealed: vault.seal(secret.as_bytes()),
+        secret_hint: mask_secret(secret),
+        priority: i64::from(key.priority),
+        weight: i64::from(key.weight.max(1)),
+        max_concurrent: key.max_concurrent.map(i64::from),
+        group_label: key.group.clone(),
+        enabled: key.enabled,
+        source: source.to_owned(),
+        created_at: now_ms(),
+    }
+}
+
+pub async fn add(store: &dyn Store, vault: &Vault, key: &NewKey) -> Result<KeyRow, Error> {
+    let row = row(vault, key, "cli");
+    store.insert_key(&row).await?;
+    Ok(row)
+}
+
+/// Makes the store's config-sourced credentials match the file: upserts those declared, removes
+/// those no longer declared. Credentials added by the CLI are left alone.
+pub async fn sync_config_keys(
+    store: &dyn Store,
+    vault: &Vault,
+    keys: &[KeyConfig],
+) -> Result<(), Error> {
+    let declared: HashSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    for existing in store.keys().await? {
+        if existing.source == "config" && !declared.contains(existing.name.as_str()) {
+            store.delete_key(&existing.name).await?;
+        }
+    }
+    for key in keys {
+        store
+            .upsert_key(&row(vault, &NewKey::from(key), "config"))
+            .await?;
+    }
+    Ok(())
+}
+
+pub fn spec(vault: &Vault, row: &KeyRow) -> Result<KeySpec, Error> {
+    let secret = vault
+        .open_string(&row.secret_sealed)
+        .map_err(|_| Error::Sealed {
+            name: row.name.clone(),
+        })?;
+    let kind = KeyKind::parse(&row.kind).ok_or_else(|| Error::Kind {
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+    })?;
+    Ok(KeySpec {
+        id: KeyId::new(row.id.as_str()),
+        name: row.name.clone(),
+        kind,
+        secret,
+        priority: u32::try_from(row.priority).unwrap_or(0),
+        weight: u32::try_from(row.weight).unwrap_or(1).max(1),
+        max_concurrent: row.max_concurrent.and_then(|n| u32::try_from(n).ok()),
+        group: row.group_label.clone(),
+        enabled: row.enabled,
+    })
+}
+
+pub async fn load_specs(store: &dyn Store, vault: &Vault) -> Result<Vec<KeySpec>, Error> {
+    store.keys().await?.iter().map(|r| spec(vault, r)).collect()
+}
+
+pub fn persisted(row: KeyStateRow) -> PersistedState {
+    PersistedState {
+        key_id: KeyId::new(row.key_id),
+        state: row.state,
+        reason: row.reason,
+        until: row.until,
+        rate_strikes: u32::try_from(row.rate_strikes).unwrap_or(0),
+        billing_strikes: u32::try_from(row.billing_strikes).unwrap_or(0),
+        updated_at: row.updated_at,
+    }
+}
+
+pub fn state_row(state: &PersistedState) -> KeyStateRow {
+    KeyStateRow {
+        key_id: state.key_id.to_string(),
+        state: state.state.clone(),
+        reason: state.reason.clone(),
+        until: state.until,
+        rate_strikes: i64::from(state.rate_strikes),
+        billing_strikes: i64::from(state.billing_strikes),
+        updated_at: state.updated_at,
+    }
+}
+
+pub const MASTER_CHECK: &str = "master_key_check";
+
+/// Proves the master key opens this store (or records it on a fresh store).
+pub async fn verify_master_key(store: &dyn Store, vault: &Vault) -> Result<bool, store::Error> {
+    match store.meta(MASTER_CHECK).await? {
+        Some(token) => Ok(vault.verify_check_token(&token)),
+        None => {
+            store.set_meta(MASTER_CHECK, &vault.check_token()).await?;
+            Ok(true)
+        }
+    }
+}
+
+pub use vault::MASTER_KEY_ENV;

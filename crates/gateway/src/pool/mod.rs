@@ -1,0 +1,688 @@
+//! The pool: the keys of one provider pool, each with its health state machine, in-flight
+//! count and counters; the selection strategies; sticky affinity; cooldown ladders; probe
+//! scheduling; and the read views behind `/status` and the panel.
+//!
+//! Pure domain logic: no HTTP, no store, no clock. Every method that depends on time takes
+//! `now: EpochMs`, so tests drive the state machine with explicit instants.
+//!
+//! - `mod.rs` — the [`KeyPool`] handle and the types its callers see.
+//! - `config.rs` — [`Config`] and [`Strategy`].
+//! - `state.rs` — one key's state machine (Active, CoolingDown, Probing, Disabled).
+//! - `cooldown.rs` — ladders and jitter.
+//! - `select.rs` — round-robin, headroom, priority/weight.
+//! - `affinity.rs` — session → key pins.
+//! - `key.rs` — one key's record; `lease.rs` — the [`Lease`] and [`ProbeTicket`] guards.
+//!
+//! Callers: the relay (`acquire`, `report`), the prober task (`due_probes`, `probe_finished`,
+//! `next_wake`, `subscribe`), the app and admin (`upsert_key`, `remove_key`, `set_enabled`,
+//! `snapshot`, `persisted`, `has_usable_key`). Every state change is logged, and published
+//! as a [`Transition`] carrying the key's full [`PersistedState`] for the store and the panel.
+
+mod affinity;
+mod config;
+mod cooldown;
+mod key;
+mod lease;
+mod select;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+pub use self::config::{Config, Strategy};
+pub use self::lease::{Lease, ProbeTicket};
+
+use self::affinity::{Affinity, MAX_SESSIONS};
+use self::key::Key;
+use self::state::{Change, Disabled, Health, Machine};
+use crate::types::{EpochMs, KeyId, KeyKind, Outcome, OutcomeClass, RateLimitSnapshot, Secret};
+
+/// Transitions buffered for slow subscribers; one that lags re-syncs with `persisted()`.
+const TRANSITION_BUFFER: usize = 1024;
+
+/// One key as configured by the operator.
+#[derive(Clone, Debug)]
+pub struct KeySpec {
+    pub id: KeyId,
+    pub name: String,
+    pub kind: KeyKind,
+    pub secret: Secret<String>,
+    /// Lower is preferred (Priority strategy).
+    pub priority: u32,
+    /// Share within a priority tier; at least 1.
+    pub weight: u32,
+    /// Most attempts in flight at once on this key; None for no cap.
+    pub max_concurrent: Option<u32>,
+    pub group: Option<String>,
+    /// False: switched off by the operator.
+    pub enabled: bool,
+}
+
+/// What the relay asks for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pick<'a> {
+    /// The conversation, for sticky affinity.
+    pub session: Option<&'a str>,
+    /// Keys already tried for this request.
+    pub exclude: &'a [KeyId],
+}
+
+/// A key passed over by `acquire`, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    pub key_id: KeyId,
+    pub name: Arc<str>,
+    pub reason: SkipReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    CoolingDown {
+        until: EpochMs,
+    },
+    Probing,
+    Disabled,
+    /// At its in-flight cap (its own, or the slow-start cap).
+    Full,
+    /// Already tried in this request.
+    Excluded,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CoolingDown { .. } => "cooling_down",
+            Self::Probing => "probing",
+            Self::Disabled => "disabled",
+            Self::Full => "full",
+            Self::Excluded => "excluded",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Every key is cooling down, probing, disabled, full or excluded. `retry_at` is the
+    /// soonest end of a cooldown (None when no key is cooling down); `skipped` says why each
+    /// key was passed over.
+    #[error("no key available ({} skipped)", skipped.len())]
+    NoKeyAvailable {
+        retry_at: Option<EpochMs>,
+        skipped: Vec<Skip>,
+    },
+}
+
+impl Error {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::NoKeyAvailable { .. } => "no_key_available",
+        }
+    }
+}
+
+/// A key for `/status` and the panel. Holds no secret; masking one is the caller's job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyView {
+    pub id: KeyId,
+    /// The secret's masked form (vendor prefix and last four characters).
+    pub masked: String,
+    pub name: String,
+    pub kind: KeyKind,
+    pub group: Option<String>,
+    pub priority: u32,
+    pub weight: u32,
+    pub max_concurrent: Option<u32>,
+    pub enabled: bool,
+    /// "active" | "cooling_down" | "probing" | "disabled".
+    pub state: &'static str,
+    /// Why the key is out of rotation (None while active).
+    pub reason: Option<String>,
+    pub cooldown_until: Option<EpochMs>,
+    /// When a key disabled for an invalid credential is probed next.
+    pub next_probe_at: Option<EpochMs>,
+    pub in_flight: u32,
+    pub requests: u64,
+    pub errors: u64,
+    pub last_outcome: Option<OutcomeClass>,
+    pub last_ratelimit: Option<RateLimitSnapshot>,
+    /// Slow-start in-flight cap while the key ramps up after returning.
+    pub ramp_cap: Option<u32>,
+    pub last_transition_at: Option<EpochMs>,
+}
+
+/// A key's health as the store keeps it: enough to restore it exactly after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistedState {
+    pub key_id: KeyId,
+    /// "active" | "cooling_down" | "probing" | "disabled".
+    pub state: String,
+    /// Why the key is out ("operator" marks an operator's switch).
+    pub reason: Option<String>,
+    /// Cooling down: the cooldown's end. Disabled for a bad credential: the next probe.
+    pub until: Option<EpochMs>,
+    pub rate_strikes: u32,
+    pub billing_strikes: u32,
+    pub updated_at: EpochMs,
+}
+
+/// One change of a key's state, as published to subscribers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub key_id: KeyId,
+    pub name: String,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub reason: String,
+    pub until: Option<EpochMs>,
+    pub at: EpochMs,
+    pub state: PersistedState,
+}
+
+/// The pool of one provider's keys. Cheap to clone: a handle around shared state.
+#[derive(Clone)]
+pub struct KeyPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    /// Every read and write of the pool's state. Held only for short synchronous sections and
+    /// never across an `.await`; lease and probe-ticket drops do not take it.
+    state: Mutex<PoolState>,
+    events: broadcast::Sender<Transition>,
+}
+
+struct PoolState {
+    keys: Vec<Key>,
+    index: HashMap<KeyId, usize>,
+    /// Round-robin position (RoundRobin, and Headroom's tie-break).
+    cursor: usize,
+    affinity: Affinity,
+    /// Lower bound of the earliest cooldown end: `acquire` scans for ended cooldowns only once
+    /// this has passed.
+    next_expiry: Option<EpochMs>,
+    next_incarnation: u64,
+    next_probe_seq: u64,
+    /// Reused per `acquire` for the eligibility marks, so selection does not allocate.
+    eligible: Vec<bool>,
+}
+
+impl std::fmt::Debug for KeyPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPool")
+            .field("keys", &self.len())
+            .field("strategy", &self.inner.config.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyPool {
+    /// Builds the pool from the configured keys and, where the store has one, each key's saved
+    /// state. Saved states of unknown keys are ignored; a saved cooldown that has ended becomes
+    /// Probing; a key whose spec or saved state says operator-disabled stays disabled.
+    pub fn new(
+        config: Config,
+        keys: Vec<KeySpec>,
+        persisted: Vec<PersistedState>,
+        now: EpochMs,
+    ) -> Self {
+        let config = config.normalized();
+        let mut state = PoolState {
+            keys: Vec::with_capacity(keys.len()),
+            index: HashMap::with_capacity(keys.len()),
+            cursor: 0,
+            affinity: Affinity::new(config.sticky_ttl_ms, MAX_SESSIONS),
+            next_expiry: None,
+            next_incarnation: 1,
+            next_probe_seq: 1,
+            eligible: Vec::with_capacity(keys.len()),
+        };
+        for spec in keys {
+            match state.index.get(&spec.id) {
+                // A later duplicate replaces the earlier spec.
+                Some(&i) => {
+                    state.keys[i].apply_spec(spec);
+                }
+                None => state.insert(spec, now),
+            }
+        }
+        for saved in persisted {
+            let Some(&i) = state.index.get(&saved.key_id) else {
+                continue;
+            };
+            let key = &mut state.keys[i];
+            let operator_off = key.machine.is_operator_disabled();
+            key.machine = Machine::restore(&saved, now);
+            if operator_off {
+                key.machine.health = Health::Disabled(Disabled::Operator);
+                key.machine.reason = Some(state::REASON_OPERATOR.to_owned());
+            }
+        }
+        state.recompute_expiry();
+        let (events, _) = broadcast::channel(TRANSITION_BUFFER);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(state),
+                events,
+            }),
+        }
+    }
+
+    /// Checks out a key for one attempt. Eligible: active, below its in-flight cap (own and
+    /// slow-start), not excluded. With `sticky` and a session, the session's pinned key is
+    /// used while eligible; while it is only temporarily out (cooling, probing, full,
+    /// excluded) another key serves without moving the pin; a disabled or removed pinned key
+    /// is re-pinned to the new choice.
+    ///
+    /// `Skip`s list every ineligible key of the pool.
+    pub fn acquire(&self, pick: &Pick<'_>, now: EpochMs) -> Result<Lease, Error> {
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        let st = &mut *guard;
+        st.expire_due(&inner.events, now);
+
+        let mut eligible = std::mem::take(&mut st.eligible);
+        eligible.clear();
+        let mut skipped = Vec::new();
+        for key in &st.keys {
+            let reason = key.skip_reason(pick.exclude);
+            eligible.push(reason.is_none());
+            if let Some(reason) = reason {
+                skipped.push(Skip {
+                    key_id: key.id.clone(),
+                    name: Arc::clone(&key.name),
+                    reason,
+                });
+            }
+        }
+
+        let session = pick
+            .session
+            .filter(|_| inner.config.sticky)
+            .map(|s| st.affinity.session(s));
+        let pinned = session.map(|h| st.pinned(h, &eligible, now));
+        let chosen = match pinned {
+            Some(Pinned::Use(i)) => Some(i),
+            _ => select::choose(
+                inner.config.strategy,
+                &mut st.keys,
+                &eligible,
+                &mut st.cursor,
+                now,
+            ),
+        };
+        st.eligible = eligible;
+
+        let Some(i) = chosen else {
+            let retry_at = st
+                .keys
+                .iter()
+                .filter_map(|key| match key.machine.health {
+                    Health::CoolingDown { until, .. } => Some(until),
+                    _ => None,
+                })
+                .min();
+            return Err(Error::NoKeyAvailable { retry_at, skipped });
+        };
+        if let (Some(h), Some(Pinned::Repin)) = (session, pinned) {
+            st.affinity.pin(h, st.keys[i].id.clone(), now);
+        }
+
+        let key = &mut st.keys[i];
+        key.in_flight.fetch_add(1, Ordering::AcqRel);
+        key.stats.requests += 1;
+        Ok(Lease {
+            key_id: key.id.clone(),
+            name: Arc::clone(&key.name),
+            kind: key.kind,
+            secret: Arc::clone(&key.secret),
+            skipped,
+            incarnation: key.incarnation,
+            epoch: key.machine.epoch,
+            in_flight: Arc::clone(&key.in_flight),
+            reported: AtomicBool::new(false),
+        })
+    }
+
+    /// A lease on one named key whatever its health, for calls only that key can make (a
+    /// batch lives in the workspace of the key that created it). None if the key is unknown.
+    /// Its outcome is reported like any other, so a 401 still disables the key.
+    pub fn lease_key(&self, id: &KeyId) -> Option<Lease> {
+        let mut guard = self.inner.state.lock();
+        let key = guard.keys.iter_mut().find(|k| &k.id == id)?;
+        key.in_flight.fetch_add(1, Ordering::AcqRel);
+        key.stats.requests += 1;
+        Some(Lease {
+            key_id: key.id.clone(),
+            name: Arc::clone(&key.name),
+            kind: key.kind,
+            secret: Arc::clone(&key.secret),
+            skipped: Vec::new(),
+            incarnation: key.incarnation,
+            epoch: key.machine.epoch,
+            in_flight: Arc::clone(&key.in_flight),
+            reported: AtomicBool::new(false),
+        })
+    }
+
+    /// Feeds a lease's outcome to its key's state machine and counters. Once per lease; later
+    /// calls, and reports for a key removed since, are ignored. Does not free the in-flight
+    /// slot (dropping the lease does).
+    pub fn report(&self, lease: &Lease, outcome: &Outcome, now: EpochMs) {
+        if !lease.claim_report() {
+            return;
+        }
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        let st = &mut *guard;
+        let Some(i) = st.find(&lease.key_id, lease.incarnation) else {
+            return;
+        };
+        let key = &mut st.keys[i];
+        key.stats.last_outcome = Some(outcome.class);
+        if !matches!(
+            outcome.class,
+            OutcomeClass::Success | OutcomeClass::ClientError
+        ) {
+            key.stats.errors += 1;
+        }
+        if let Some(snapshot) = outcome.ratelimit {
+            key.stats.last_ratelimit = Some(snapshot);
+        }
+        let fresh = lease.epoch == key.machine.epoch;
+        let change = key
+            .machine
+            .on_outcome(outcome, fresh, &key.policy(&inner.config), now);
+        st.announce(i, change, &inner.events, now);
+    }
+
+    /// The keys as they are now, in configuration order.
+    pub fn snapshot(&self, now: EpochMs) -> Vec<KeyView> {
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        guard.expire_due(&inner.events, now);
+        guard.keys.iter().map(Key::view).collect()
+    }
+
+    /// Moves ended cooldowns to Probing and hands out a ticket for every key to probe now:
+    /// Probing keys and keys disabled for an invalid credential whose probe time has come —
+    /// each only if no ticket of it is still alive.
+    pub fn due_probes(&self, now: EpochMs) -> Vec<ProbeTicket> {
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        let st = &mut *guard;
+        st.expire_due(&inner.events, now);
+        let mut tickets = Vec::new();
+        for key in &st.keys {
+            let due = match key.machine.health {
+                Health::Probing { .. } => true,
+                Health::Disabled(Disabled::InvalidCredential { next_probe_at }) => {
+                    next_probe_at <= now
+                }
+                _ => false,
+            };
+            if !due || key.probe_in_flight() {
+                continue;
+            }
+            let seq = st.next_probe_seq;
+            st.next_probe_seq += 1;
+            key.probe.store(seq, Ordering::Release);
+            tickets.push(ProbeTicket {
+                key_id: key.id.clone(),
+                kind: key.kind,
+                secret: Secret::clone(&key.secret),
+                name: key.name.to_string(),
+                seq,
+                slot: Arc::clone(&key.probe),
+            });
+        }
+        tickets
+    }
+
+    /// Feeds a probe's result: success → Active in slow start; 429 / billing → the next rung
+    /// (or the provider's retry time); 401/403 → Disabled; anything else → cooling down for
+    /// at most 30 s (a disabled key stays disabled with a later probe time). Results for
+    /// operator-disabled or removed keys, and of stale tickets, are ignored.
+    pub fn probe_finished(&self, ticket: ProbeTicket, outcome: &Outcome, now: EpochMs) {
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        let st = &mut *guard;
+        let Some(i) = st.index.get(&ticket.key_id).copied() else {
+            return;
+        };
+        let key = &mut st.keys[i];
+        if !ticket.is_current(&key.probe) {
+            return;
+        }
+        ticket.release();
+        if let Some(snapshot) = outcome.ratelimit {
+            key.stats.last_ratelimit = Some(snapshot);
+        }
+        let change = key
+            .machine
+            .on_probe(outcome, &key.policy(&inner.config), now);
+        st.announce(i, change, &inner.events, now);
+    }
+
+    /// The earliest time `due_probes` could return something new: a cooldown's end, a disabled
+    /// key's probe time, or (already past) the time a key without a probe started Probing.
+    /// None when nothing is scheduled. The prober also wakes on every `Transition`.
+    pub fn next_wake(&self) -> Option<EpochMs> {
+        let guard = self.inner.state.lock();
+        guard
+            .keys
+            .iter()
+            .filter_map(|key| match key.machine.health {
+                Health::CoolingDown { until, .. } => Some(until),
+                Health::Probing { since, .. } if !key.probe_in_flight() => Some(since),
+                Health::Disabled(Disabled::InvalidCredential { next_probe_at })
+                    if !key.probe_in_flight() =>
+                {
+                    Some(next_probe_at)
+                }
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Every state change from now on. A receiver that lags should re-sync with `persisted()`.
+    pub fn subscribe(&self) -> broadcast::Receiver<Transition> {
+        self.inner.events.subscribe()
+    }
+
+    /// Adds a key, or updates an existing one in place (its health, counters and leases
+    /// survive). A changed `enabled` acts as the operator's switch; a new secret for a key
+    /// disabled as invalid sends it to Probing.
+    pub fn upsert_key(&self, spec: KeySpec, now: EpochMs) {
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        let st = &mut *guard;
+        let Some(i) = st.index.get(&spec.id).copied() else {
+            st.insert(spec, now);
+            return;
+        };
+        let enabled = spec.enabled;
+        let key = &mut st.keys[i];
+        if key.apply_spec(spec) {
+            let change = key.machine.on_secret_replaced(now);
+            st.announce(i, change, &inner.events, now);
+        }
+        let key = &mut st.keys[i];
+        let change = key
+            .machine
+            .set_operator(enabled, &key.policy(&inner.config), now);
+        st.announce(i, change, &inner.events, now);
+    }
+
+    /// Removes a key. Its leases stay valid until dropped; their reports are ignored. Sessions
+    /// pinned to it are re-pinned on their next request.
+    pub fn remove_key(&self, id: &KeyId) {
+        let mut guard = self.inner.state.lock();
+        let st = &mut *guard;
+        let Some(i) = st.index.remove(id) else {
+            return;
+        };
+        st.keys.remove(i);
+        for (pos, key) in st.keys.iter().enumerate().skip(i) {
+            st.index.insert(key.id.clone(), pos);
+        }
+        if st.cursor > i {
+            st.cursor -= 1;
+        }
+    }
+
+    /// The operator's switch. Off: Disabled("operator"), never undone by a probe. On: any
+    /// disabled key returns to Active in slow start. Returns false for an unknown key.
+    pub fn set_enabled(&self, id: &KeyId, enabled: bool, now: EpochMs) -> bool {
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        let st = &mut *guard;
+        let Some(i) = st.index.get(id).copied() else {
+            return false;
+        };
+        let key = &mut st.keys[i];
+        let change = key
+            .machine
+            .set_operator(enabled, &key.policy(&inner.config), now);
+        st.announce(i, change, &inner.events, now);
+        true
+    }
+
+    /// Every key's state, for a full re-sync of the store.
+    pub fn persisted(&self) -> Vec<PersistedState> {
+        let guard = self.inner.state.lock();
+        guard.keys.iter().map(Key::persisted).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.state.lock().keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether any key can take traffic (for `/ready`): some key is active (one at its
+    /// in-flight cap counts). A cooldown that has ended does not make a key usable — it is
+    /// probed first — so the answer does not depend on `now`.
+    pub fn has_usable_key(&self, _now: EpochMs) -> bool {
+        let guard = self.inner.state.lock();
+        guard
+            .keys
+            .iter()
+            .any(|key| key.machine.health == Health::Active)
+    }
+}
+
+/// What a session's pin means for this attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pinned {
+    /// The pinned key is eligible: use it.
+    Use(usize),
+    /// The pinned key is temporarily out: choose another, keep the pin.
+    Keep,
+    /// No pin, an expired one, or one to a disabled or removed key: pin the choice.
+    Repin,
+}
+
+impl PoolState {
+    fn insert(&mut self, spec: KeySpec, now: EpochMs) {
+        let incarnation = self.next_incarnation;
+        self.next_incarnation += 1;
+        self.index.insert(spec.id.clone(), self.keys.len());
+        self.keys.push(Key::new(spec, incarnation, now));
+    }
+
+    fn find(&self, id: &KeyId, incarnation: u64) -> Option<usize> {
+        let i = *self.index.get(id)?;
+        (self.keys[i].incarnation == incarnation).then_some(i)
+    }
+
+    fn pinned(&mut self, session: u64, eligible: &[bool], now: EpochMs) -> Pinned {
+        let Some(id) = self.affinity.lookup(session, now) else {
+            return Pinned::Repin;
+        };
+        let Some(&i) = self.index.get(&id) else {
+            return Pinned::Repin;
+        };
+        if matches!(self.keys[i].machine.health, Health::Disabled(_)) {
+            return Pinned::Repin;
+        }
+        self.affinity.touch(session, now);
+        if eligible[i] {
+            Pinned::Use(i)
+        } else {
+            Pinned::Keep
+        }
+    }
+
+    /// Moves every ended cooldown to Probing, if one may have ended.
+    fn expire_due(&mut self, events: &broadcast::Sender<Transition>, now: EpochMs) {
+        if self.next_expiry.is_none_or(|at| at > now) {
+            return;
+        }
+        for i in 0..self.keys.len() {
+            let change = self.keys[i].machine.expire(now);
+            self.announce(i, change, events, now);
+        }
+        self.recompute_expiry();
+    }
+
+    fn recompute_expiry(&mut self) {
+        self.next_expiry = self
+            .keys
+            .iter()
+            .filter_map(|key| match key.machine.health {
+                Health::CoolingDown { until, .. } => Some(until),
+                _ => None,
+            })
+            .min();
+    }
+
+    /// Logs and publishes a change of key `i`. Done under the lock so subscribers see changes
+    /// in the order they happened.
+    fn announce(
+        &mut self,
+        i: usize,
+        change: Option<Change>,
+        events: &broadcast::Sender<Transition>,
+        now: EpochMs,
+    ) {
+        let Some(change) = change else {
+            return;
+        };
+        let key = &self.keys[i];
+        let to = key.machine.label();
+        let until = key.machine.until();
+        if let Health::CoolingDown { until, .. } = key.machine.health {
+            self.next_expiry = Some(self.next_expiry.map_or(until, |at| at.min(until)));
+        }
+        tracing::info!(
+            key = &*key.name,
+            from = change.from,
+            to,
+            reason = %change.reason,
+            until,
+            "key state changed"
+        );
+        // No subscriber is not an error: the transition was logged.
+        let _ = events.send(Transition {
+            key_id: key.id.clone(),
+            name: key.name.to_string(),
+            from: change.from,
+            to,
+            reason: change.reason,
+            until,
+            at: now,
+            state: key.persisted(),
+        });
+    }
+}

@@ -1,0 +1,235 @@
+//! The Anthropic API. Requests go upstream as the client's bytes and headers: only the client's
+//! gateway credential is taken out and the upstream credential put in (`x-api-key` for API keys,
+//! `Authorization: Bearer` plus the OAuth beta flag for OAuth tokens).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use super::Error;
+use crate::config::UpstreamConfig;
+use crate::types::{KeyKind, Secret};
+
+/// The beta flag without which the API refuses Bearer tokens.
+pub const OAUTH_BETA: &str = "oauth-2025-04-20";
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Client headers that must not travel upstream: hop-by-hop headers, the client's own
+/// credential for us, gateway-only headers, and `accept-encoding` (the SSE tap reads plaintext).
+const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "accept-encoding",
+    "x-api-key",
+    "authorization",
+    "x-client-id",
+];
+
+/// Upstream headers that describe the upstream connection rather than the answer.
+const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+#[derive(Clone)]
+pub struct Anthropic {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+/// Which credential a call carries.
+pub struct Credential<'a> {
+    pub kind: KeyKind,
+    pub secret: &'a Secret<String>,
+}
+
+impl Anthropic {
+    pub fn new(config: &UpstreamConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            // Below the ~60 s idle timeouts common in front of APIs, so a pooled connection is
+            // never reused just as the far end closes it.
+            .pool_idle_timeout(Duration::from_secs(50))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client with static settings builds");
+        Self {
+            http,
+            base_url: config.base_url.clone(),
+        }
+    }
+
+    /// Sends one request. `timeout` bounds the wait for the response head (streams then run
+    /// under the relay's idle timeout instead).
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        client_headers: &HeaderMap,
+        body: Bytes,
+        credential: Credential<'_>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, Error> {
+        let url = format!("{}{}", self.base_url, path_and_query);
+        let headers = upstream_headers(client_headers, &credential);
+        let request = self.http.request(method, url).headers(headers).body(body);
+        match tokio::time::timeout(timeout, request.send()).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(Error::from_reqwest(&e)),
+            Err(_) => Err(Error::Timeout),
+        }
+    }
+
+    /// The cheapest call that proves a credential works: counting the tokens of one word.
+    pub async fn probe(
+        &self,
+        credential: Credential<'_>,
+        model: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, Error> {
+        let body = format!(
+            r#"{{"model":{},"messages":[{{"role":"user","content":"ping"}}]}}"#,
+            serde_json::Value::String(model.to_owned())
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+        self.send(
+            Method::POST,
+            "/v1/messages/count_tokens",
+            &headers,
+            Bytes::from(body),
+            credential,
+            timeout,
+        )
+        .await
+    }
+}
+
+fn upstream_headers(client: &HeaderMap, credential: &Credential<'_>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(client.len() + 2);
+    for (name, value) in client {
+        if !DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let mut secret = match credential.kind {
+        KeyKind::ApiKey => HeaderValue::from_str(credential.secret.expose()),
+        KeyKind::OAuth => HeaderValue::from_str(&format!("Bearer {}", credential.secret.expose())),
+    }
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid-credential-bytes"));
+    secret.set_sensitive(true);
+    match credential.kind {
+        KeyKind::ApiKey => {
+            headers.insert(HeaderName::from_static("x-api-key"), secret);
+        }
+        KeyKind::OAuth => {
+            headers.insert(header::AUTHORIZATION, secret);
+            add_oauth_beta(&mut headers);
+        }
+    }
+    headers
+}
+
+/// Adds the OAuth beta flag to the client's `anthropic-beta` list unless it is already there.
+fn add_oauth_beta(headers: &mut HeaderMap) {
+    let present = headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|flag| flag.trim() == OAUTH_BETA);
+    if !present {
+        headers.append("anthropic-beta", HeaderValue::from_static(OAUTH_BETA));
+    }
+}
+
+/// The upstream's response headers as the client should see them.
+pub fn client_response_headers(upstream: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(upstream.len() + 1);
+    for (name, value) in upstream {
+        if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", "klk_client".parse().unwrap());
+        h.insert("authorization", "Bearer klk_client".parse().unwrap());
+        h.insert("anthropic-version", "2023-06-01".parse().unwrap());
+        h.append("anthropic-beta", "a-1,b-2".parse().unwrap());
+        h.append("anthropic-beta", "c-3".parse().unwrap());
+        h.insert("x-client-id", "bot-7".parse().unwrap());
+        h.insert("x-stainless-lang", "python".parse().unwrap());
+        h.insert("accept-encoding", "gzip".parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn api_key_replaces_client_credential() {
+        let secret = Secret::new("sk-ant-api03-upstream".to_owned());
+        let h = upstream_headers(
+            &client_headers(),
+            &Credential {
+                kind: KeyKind::ApiKey,
+                secret: &secret,
+            },
+        );
+        assert_eq!(h["x-api-key"], "sk-ant-api03-upstream");
+        assert!(h.get("authorization").is_none());
+        assert!(h.get("x-client-id").is_none());
+        assert!(h.get("accept-encoding").is_none());
+        assert_eq!(h["x-stainless-lang"], "python");
+        let betas: Vec<_> = h.get_all("anthropic-beta").iter().collect();
+        assert_eq!(betas, ["a-1,b-2", "c-3"], "beta headers untouched");
+    }
+
+    #[test]
+    fn oauth_uses_bearer_and_adds_beta_once() {
+        let secret = Secret::new("sk-ant-oat01-token".to_owned());
+        let cred = Credential {
+            kind: KeyKind::OAuth,
+            secret: &secret,
+        };
+        let h = upstream_headers(&client_headers(), &cred);
+        assert_eq!(h["authorization"], "Bearer sk-ant-oat01-token");
+        assert!(h.get("x-api-key").is_none());
+        let betas: Vec<_> = h.get_all("anthropic-beta").iter().collect();
+        assert_eq!(betas, ["a-1,b-2", "c-3", OAUTH_BETA]);
+
+        let mut already = HeaderMap::new();
+        already.insert("anthropic-beta", format!("x,{OAUTH_BETA}").parse().unwrap());
+        let h = upstream_headers(&already, &cred);
+        assert_eq!(h.get_all("anthropic-beta").iter().count(), 1);
+    }
+}

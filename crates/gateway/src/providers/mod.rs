@@ -1,0 +1,30 @@
+//! Outbound calls. A provider makes one call with one credential and reports what happened;
+//! it never chooses a credential and never retries.
+
+pub mod anthropic;
+pub mod ratelimit_headers;
+
+pub use anthropic::Anthropic;
+
+/// A call that produced no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not connect to the upstream")]
+    Connect,
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    #[error("the connection to the upstream failed")]
+    Transport,
+}
+
+impl Error {
+    pub fn from_reqwest(e: &reqwest::Error) -> Self {
+        if e.is_timeout() {
+            Self::Timeout
+        } else if e.is_connect() {
+            Self::Connect
+        } else {
+            Self::Transport
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! One request's context: everything the relay needs to serve it, built once by the edge and
+//! read by every phase.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use tokio::time::Instant;
+
+/// Who is calling, as resolved by the edge's authentication.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The gateway client the key belongs to (None when client keys are not required).
+    pub client_id: Option<Arc<str>>,
+    pub client_name: Option<Arc<str>>,
+    /// The `X-Client-ID` the caller gave for attribution.
+    pub attributed: Option<String>,
+}
+
+/// Which kind of upstream call this is; decides how the answer is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// Messages or legacy completions: may stream, goes through the commit point.
+    Generate,
+    /// Small JSON answers (count_tokens, models, batch metadata).
+    Query,
+    /// Potentially large downloads (batch results): streamed through untouched.
+    Download,
+}
+
+pub struct RequestCtx {
+    pub request_id: Arc<str>,
+    pub method: Method,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub kind: CallKind,
+    pub stream: bool,
+    pub model: Option<String>,
+    /// Conversation key for sticky selection.
+    pub session: Option<String>,
+    pub caller: Caller,
+    pub started: Instant,
+    pub deadline: Instant,
+}

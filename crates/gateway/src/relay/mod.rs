@@ -1,0 +1,156 @@
+//! One request's life: choose a credential, call upstream, classify the outcome, fail over
+//! before commit, stream after it. Knows `http` types but no server framework and no backend.
+
+mod attempt;
+mod batches;
+pub mod ctx;
+pub mod outcome;
+pub mod probe;
+mod retry_budget;
+pub mod stream;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+
+pub use batches::BatchOp;
+pub use ctx::{CallKind, Caller, RequestCtx};
+use retry_budget::RetryBudget;
+pub use stream::ByteStream;
+
+use crate::config::UpstreamConfig;
+use crate::pool::{self, KeyPool};
+use crate::providers::Anthropic;
+use crate::store::{self, Store};
+use crate::types::{EpochMs, KeyId, Outcome, OutcomeClass, now_ms};
+
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: KeyPool,
+    upstream: Anthropic,
+    config: UpstreamConfig,
+    budget: RetryBudget,
+    store: Arc<dyn Store>,
+}
+
+pub enum ResponseBody {
+    Full(Bytes),
+    Stream(ByteStream),
+}
+
+/// What goes back to the client.
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: ResponseBody,
+    pub served_by: Option<KeyId>,
+}
+
+/// An upstream answer read whole, kept so that when every attempt fails the client can get the
+/// provider's own last words.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One failed attempt, kept for the error the client sees and for the logs.
+#[derive(Debug, Clone)]
+pub struct AttemptFailure {
+    pub key_id: KeyId,
+    pub key_name: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No credential could even be tried (all cooling, disabled, full or none configured).
+    #[error("no upstream credential is available")]
+    NoKeyAvailable {
+        retry_at: Option<EpochMs>,
+        skipped: Vec<pool::Skip>,
+        attempts: Vec<AttemptFailure>,
+        configured: usize,
+    },
+    /// Every attempt failed with something worth retrying.
+    #[error("all {} attempts failed", attempts.len())]
+    AllAttemptsFailed {
+        attempts: Vec<AttemptFailure>,
+        /// The last upstream answer with a body (5xx/529), passed through as the provider said it.
+        #[source]
+        last: Option<Box<AnswerError>>,
+        retry_at: Option<EpochMs>,
+    },
+    #[error("no batch {id:?} was created through this gateway for this client")]
+    BatchNotFound { id: String },
+    #[error("the batch's credential {key:?} is no longer configured")]
+    BatchKeyGone { key: String },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// Wraps an `Answer` so it can ride inside the error.
+#[derive(Debug)]
+pub struct AnswerError(pub Answer);
+
+impl std::fmt::Display for AnswerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upstream answered {}", self.0.status)
+    }
+}
+
+impl std::error::Error for AnswerError {}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+impl Error {
+    /// The outcome classes of all attempts (for the client-facing status and logs).
+    pub fn classes(&self) -> Vec<OutcomeClass> {
+        match self {
+            Self::NoKeyAvailable { attempts, .. } | Self::AllAttemptsFailed { attempts, .. } => {
+                attempts.iter().map(|a| a.outcome.class).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Relay {
+    pub fn new(
+        pool: KeyPool,
+        upstream: Anthropic,
+        config: UpstreamConfig,
+        store: Arc<dyn Store>,
+    ) -> Self {
+        let budget = RetryBudget::new(
+            config.retry_budget_ratio,
+            config.retry_budget_floor_per_sec,
+            now_ms(),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                upstream,
+                config,
+                budget,
+                store,
+            }),
+        }
+    }
+
+    pub fn pool(&self) -> &KeyPool {
+        &self.inner.pool
+    }
+}

@@ -1,0 +1,87 @@
+//! The background prober: returns cooling and disabled credentials to rotation by calling the
+//! cheapest endpoint the provider offers (count_tokens) — one probe per credential at a time.
+//! The pool decides who is due; this task only makes the calls and reports back.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::outcome::{classify, classify_transport};
+use crate::pool::{KeyPool, ProbeTicket};
+use crate::providers::Anthropic;
+use crate::providers::anthropic::Credential;
+use crate::types::now_ms;
+
+/// Longest sleep between checks, in case a wake-up was missed.
+const MAX_IDLE: Duration = Duration::from_secs(5);
+/// Probe answers are tiny; anything bigger is not read.
+const PROBE_BODY_LIMIT: usize = 64 * 1024;
+
+pub struct Prober {
+    pub pool: KeyPool,
+    pub upstream: Anthropic,
+    pub model: String,
+    pub timeout: Duration,
+}
+
+impl Prober {
+    pub async fn run(self, tracker: TaskTracker, shutdown: CancellationToken) {
+        let mut transitions = self.pool.subscribe();
+        loop {
+            for ticket in self.pool.due_probes(now_ms()) {
+                let pool = self.pool.clone();
+                let upstream = self.upstream.clone();
+                let model = self.model.clone();
+                let timeout = self.timeout;
+                tracker.spawn(async move {
+                    probe_one(pool, upstream, ticket, &model, timeout).await;
+                });
+            }
+            let sleep = self
+                .pool
+                .next_wake()
+                .map(|at| Duration::from_millis((at - now_ms()).max(5) as u64))
+                .unwrap_or(MAX_IDLE)
+                .min(MAX_IDLE);
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(sleep) => {}
+                // A new cooldown may end sooner than what we were sleeping towards.
+                _ = transitions.recv() => {}
+            }
+        }
+    }
+}
+
+async fn probe_one(
+    pool: KeyPool,
+    upstream: Anthropic,
+    ticket: ProbeTicket,
+    model: &str,
+    timeout: Duration,
+) {
+    let credential = Credential {
+        kind: ticket.kind,
+        secret: &ticket.secret,
+    };
+    let outcome = match upstream.probe(credential, model, timeout).await {
+        Ok(response) => {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let mut body = Vec::new();
+            let mut chunks = response.bytes_stream();
+            while let Some(Ok(chunk)) = chunks.next().await {
+                if body.len() + chunk.len() > PROBE_BODY_LIMIT {
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            classify(status, &headers, &body, now_ms())
+        }
+        Err(e) => classify_transport(&e),
+    };
+    tracing::info!(key = %ticket.name, outcome = outcome.class.as_str(), "probe finished");
+    pool.probe_finished(ticket, &outcome, now_ms());
+}

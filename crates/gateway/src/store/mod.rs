@@ -1,0 +1,142 @@
+//! Durable state behind one narrow trait: credentials (sealed), their health, clients (digests),
+//! batch → credential affinity. It stores what it is given and holds no business rules.
+//! Only `app` (and the CLI) choose a backend through `connect`.
+
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::types::EpochMs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{what} {name:?} already exists")]
+    Duplicate { what: &'static str, name: String },
+    #[error("no {what} named {name:?}")]
+    NotFound { what: &'static str, name: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// An upstream credential as stored; the secret stays sealed here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub secret_sealed: Vec<u8>,
+    /// The masked form, kept so listings never need the master key.
+    pub secret_hint: String,
+    pub priority: i64,
+    pub weight: i64,
+    pub max_concurrent: Option<i64>,
+    pub group_label: Option<String>,
+    pub enabled: bool,
+    /// `config` or `cli`: config-declared keys are re-synced from the file at start-up.
+    pub source: String,
+    pub created_at: EpochMs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStateRow {
+    pub key_id: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub until: Option<EpochMs>,
+    pub rate_strikes: i64,
+    pub billing_strikes: i64,
+    pub updated_at: EpochMs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRow {
+    pub key_id: String,
+    pub at: EpochMs,
+    pub from_state: String,
+    pub to_state: String,
+    pub reason: String,
+    pub until: Option<EpochMs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub key_digest: String,
+    pub key_hint: String,
+    pub created_at: EpochMs,
+    pub revoked_at: Option<EpochMs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRow {
+    pub id: String,
+    pub key_id: String,
+    pub client_id: Option<String>,
+    pub created_at: EpochMs,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn ping(&self) -> Result<()>;
+
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()>;
+
+    async fn keys(&self) -> Result<Vec<KeyRow>>;
+    /// Inserts, or replaces the row with the same name (keeping its id).
+    async fn upsert_key(&self, row: &KeyRow) -> Result<KeyRow>;
+    async fn insert_key(&self, row: &KeyRow) -> Result<()>;
+    async fn delete_key(&self, name: &str) -> Result<KeyRow>;
+    async fn set_key_enabled(&self, name: &str, enabled: bool) -> Result<KeyRow>;
+
+    async fn key_states(&self) -> Result<Vec<KeyStateRow>>;
+    /// Saves a credential's current state and appends the transition that led to it, atomically.
+    async fn record_transition(
+        &self,
+        state: &KeyStateRow,
+        transition: &TransitionRow,
+    ) -> Result<()>;
+    async fn save_key_state(&self, state: &KeyStateRow) -> Result<()>;
+    async fn transitions(&self, key_id: &str, limit: i64) -> Result<Vec<TransitionRow>>;
+
+    async fn insert_client(&self, row: &ClientRow) -> Result<()>;
+    async fn clients(&self) -> Result<Vec<ClientRow>>;
+    async fn client_by_digest(&self, digest: &str) -> Result<Option<ClientRow>>;
+    async fn revoke_client(&self, name: &str, at: EpochMs) -> Result<ClientRow>;
+
+    async fn insert_batch(&self, row: &BatchRow) -> Result<()>;
+    async fn batch(&self, id: &str) -> Result<Option<BatchRow>>;
+    async fn delete_batch(&self, id: &str) -> Result<()>;
+    /// A page of batches, newest first; `after_id` pages to older ones, `before_id` to newer.
+    async fn batches_page(&self, page: &BatchPage<'_>) -> Result<Vec<BatchRow>>;
+}
+
+/// Which batches to list: one client's (or all when `client_id` is None), Anthropic-style cursors.
+pub struct BatchPage<'a> {
+    pub client_id: Option<&'a str>,
+    pub limit: i64,
+    pub after_id: Option<&'a str>,
+    pub before_id: Option<&'a str>,
+}
+
+/// Opens (creating if needed) the embedded SQLite store in `path` and runs its migrations.
+pub async fn connect_sqlite(path: &Path) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+}
+
+/// A fresh random id with a readable prefix, e.g. `key_3f9c2a718d4e4b57`.
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    format!("{prefix}_{}", hex::encode(bytes))
+}

@@ -1,0 +1,458 @@
+//! The embedded store: one SQLite file in WAL mode. Writes are few here (admin actions and
+//! credential transitions), so one pool serves reads and writes; every write transaction
+//! starts `IMMEDIATE` so a read→write upgrade never fails with SQLITE_BUSY.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{
+    BatchPage, BatchRow, ClientRow, Error, KeyRow, KeyStateRow, Result, Store, TransitionRow,
+};
+use crate::types::EpochMs;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Database(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+const KEY_COLUMNS: &str = "id, name, kind, secret_sealed, secret_hint, priority, weight, \
+     max_concurrent, group_label, enabled, source, created_at";
+
+fn key_row(row: &SqliteRow) -> KeyRow {
+    KeyRow {
+        id: row.get("id"),
+        name: row.get("name"),
+        kind: row.get("kind"),
+        secret_sealed: row.get("secret_sealed"),
+        secret_hint: row.get("secret_hint"),
+        priority: row.get("priority"),
+        weight: row.get("weight"),
+        max_concurrent: row.get("max_concurrent"),
+        group_label: row.get("group_label"),
+        enabled: row.get("enabled"),
+        source: row.get("source"),
+        created_at: row.get("created_at"),
+    }
+}
+
+fn client_row(row: &SqliteRow) -> ClientRow {
+    ClientRow {
+        id: row.get("id"),
+        name: row.get("name"),
+        key_digest: row.get("key_digest"),
+        key_hint: row.get("key_hint"),
+        created_at: row.get("created_at"),
+        revoked_at: row.get("revoked_at"),
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get("value")))
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyRow>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM credentials ORDER BY created_at, name");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(key_row).collect())
+    }
+
+    async fn upsert_key(&self, row: &KeyRow) -> Result<KeyRow> {
+        let mut tx = self.write().await?;
+        let existing = sqlx::query("SELECT id, created_at FROM credentials WHERE name = $1")
+            .bind(&row.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let mut stored = row.clone();
+        if let Some(existing) = existing {
+            stored.id = existing.get("id");
+            stored.created_at = existing.get("created_at");
+            sqlx::query(
+                "UPDATE credentials SET kind = $2, secret_sealed = $3, secret_hint = $4, \
+                 priority = $5, weight = $6, max_concurrent = $7, group_label = $8, \
+                 enabled = $9, source = $10 WHERE id = $1",
+            )
+            .bind(&stored.id)
+            .bind(&stored.kind)
+            .bind(&stored.secret_sealed)
+            .bind(&stored.secret_hint)
+            .bind(stored.priority)
+            .bind(stored.weight)
+            .bind(stored.max_concurrent)
+            .bind(&stored.group_label)
+            .bind(stored.enabled)
+            .bind(&stored.source)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            insert_key_in(&mut tx, &stored).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn insert_key(&self, row: &KeyRow) -> Result<()> {
+        let mut tx = self.write().await?;
+        insert_key_in(&mut tx, row).await.map_err(|e| match e {
+            Error::Database(ref db) if is_unique_violation(db) => Error::Duplicate {
+                what: "key",
+                name: row.name.clone(),
+            },
+            other => other,
+        })?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, name: &str) -> Result<KeyRow> {
+        let sql = format!("DELETE FROM credentials WHERE name = $1 RETURNING {KEY_COLUMNS}");
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_row).ok_or_else(|| Error::NotFound {
+            what: "key",
+            name: name.to_owned(),
+        })
+    }
+
+    async fn set_key_enabled(&self, name: &str, enabled: bool) -> Result<KeyRow> {
+        let sql =
+            format!("UPDATE credentials SET enabled = $2 WHERE name = $1 RETURNING {KEY_COLUMNS}");
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .bind(enabled)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_row).ok_or_else(|| Error::NotFound {
+            what: "key",
+            name: name.to_owned(),
+        })
+    }
+
+    async fn key_states(&self) -> Result<Vec<KeyStateRow>> {
+        let rows = sqlx::query(
+            "SELECT key_id, state, reason, until, rate_strikes, billing_strikes, updated_at \
+             FROM credential_state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| KeyStateRow {
+                key_id: r.get("key_id"),
+                state: r.get("state"),
+                reason: r.get("reason"),
+                until: r.get("until"),
+                rate_strikes: r.get("rate_strikes"),
+                billing_strikes: r.get("billing_strikes"),
+                updated_at: r.get("updated_at"),
+            })
+            .collect())
+    }
+
+    async fn record_transition(
+        &self,
+        state: &KeyStateRow,
+        transition: &TransitionRow,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let known = upsert_state_in(&mut tx, state).await?;
+        if known {
+            sqlx::query(
+                "INSERT INTO credential_transitions (key_id, at, from_state, to_state, reason, until) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&transition.key_id)
+            .bind(transition.at)
+            .bind(&transition.from_state)
+            .bind(&transition.to_state)
+            .bind(&transition.reason)
+            .bind(transition.until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn save_key_state(&self, state: &KeyStateRow) -> Result<()> {
+        let mut tx = self.write().await?;
+        upsert_state_in(&mut tx, state).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn transitions(&self, key_id: &str, limit: i64) -> Result<Vec<TransitionRow>> {
+        let rows = sqlx::query(
+            "SELECT key_id, at, from_state, to_state, reason, until FROM credential_transitions \
+             WHERE key_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(key_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TransitionRow {
+                key_id: r.get("key_id"),
+                at: r.get("at"),
+                from_state: r.get("from_state"),
+                to_state: r.get("to_state"),
+                reason: r.get("reason"),
+                until: r.get("until"),
+            })
+            .collect())
+    }
+
+    async fn insert_client(&self, row: &ClientRow) -> Result<()> {
+        let result = sqlx::query(
+            "INSERT INTO clients (id, name, key_digest, key_hint, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.key_digest)
+        .bind(&row.key_hint)
+        .bind(row.created_at)
+        .bind(row.revoked_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(Error::Duplicate {
+                what: "client",
+                name: row.name.clone(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRow>> {
+        let rows = sqlx::query(
+            "SELECT id, name, key_digest, key_hint, created_at, revoked_at FROM clients \
+             ORDER BY created_at, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(client_row).collect())
+    }
+
+    async fn client_by_digest(&self, digest: &str) -> Result<Option<ClientRow>> {
+        let row = sqlx::query(
+            "SELECT id, name, key_digest, key_hint, created_at, revoked_at FROM clients \
+             WHERE key_digest = $1",
+        )
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(client_row))
+    }
+
+    async fn revoke_client(&self, name: &str, at: EpochMs) -> Result<ClientRow> {
+        let row = sqlx::query(
+            "UPDATE clients SET revoked_at = COALESCE(revoked_at, $2) WHERE name = $1 \
+             RETURNING id, name, key_digest, key_hint, created_at, revoked_at",
+        )
+        .bind(name)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(client_row).ok_or_else(|| Error::NotFound {
+            what: "client",
+            name: name.to_owned(),
+        })
+    }
+
+    async fn insert_batch(&self, row: &BatchRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO batches (id, key_id, client_id, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&row.id)
+        .bind(&row.key_id)
+        .bind(&row.client_id)
+        .bind(row.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn batch(&self, id: &str) -> Result<Option<BatchRow>> {
+        let row =
+            sqlx::query("SELECT id, key_id, client_id, created_at FROM batches WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.as_ref().map(batch_row))
+    }
+
+    async fn delete_batch(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM batches WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn batches_page(&self, page: &BatchPage<'_>) -> Result<Vec<BatchRow>> {
+        const OWNER: &str = "($1 IS NULL OR client_id = $1)";
+        let rows = if let Some(before) = page.before_id {
+            let sql = format!(
+                "SELECT id, key_id, client_id, created_at FROM batches WHERE {OWNER} AND \
+                 (created_at, id) > (SELECT created_at, id FROM batches WHERE id = $2) \
+                 ORDER BY created_at ASC, id ASC LIMIT $3"
+            );
+            let mut rows = sqlx::query(&sql)
+                .bind(page.client_id)
+                .bind(before)
+                .bind(page.limit)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.reverse();
+            rows
+        } else if let Some(after) = page.after_id {
+            let sql = format!(
+                "SELECT id, key_id, client_id, created_at FROM batches WHERE {OWNER} AND \
+                 (created_at, id) < (SELECT created_at, id FROM batches WHERE id = $2) \
+                 ORDER BY created_at DESC, id DESC LIMIT $3"
+            );
+            sqlx::query(&sql)
+                .bind(page.client_id)
+                .bind(after)
+                .bind(page.limit)
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            let sql = format!(
+                "SELECT id, key_id, client_id, created_at FROM batches WHERE {OWNER} \
+                 ORDER BY created_at DESC, id DESC LIMIT $2"
+            );
+            sqlx::query(&sql)
+                .bind(page.client_id)
+                .bind(page.limit)
+                .fetch_all(&self.pool)
+                .await?
+        };
+        Ok(rows.iter().map(batch_row).collect())
+    }
+}
+
+fn batch_row(r: &SqliteRow) -> BatchRow {
+    BatchRow {
+        id: r.get("id"),
+        key_id: r.get("key_id"),
+        client_id: r.get("client_id"),
+        created_at: r.get("created_at"),
+    }
+}
+
+async fn insert_key_in(tx: &mut Transaction<'static, Sqlite>, row: &KeyRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO credentials (id, name, kind, secret_sealed, secret_hint, priority, weight, \
+         max_concurrent, group_label, enabled, source, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&row.id)
+    .bind(&row.name)
+    .bind(&row.kind)
+    .bind(&row.secret_sealed)
+    .bind(&row.secret_hint)
+    .bind(row.priority)
+    .bind(row.weight)
+    .bind(row.max_concurrent)
+    .bind(&row.group_label)
+    .bind(row.enabled)
+    .bind(&row.source)
+    .bind(row.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Returns false when the credential no longer exists (removed while a transition was queued).
+async fn upsert_state_in(tx: &mut Transaction<'static, Sqlite>, s: &KeyStateRow) -> Result<bool> {
+    let exists = sqlx::query("SELECT 1 FROM credentials WHERE id = $1")
+        .bind(&s.key_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+    if !exists {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO credential_state (key_id, state, reason, until, rate_strikes, billing_strikes, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (key_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, \
+         until = excluded.until, rate_strikes = excluded.rate_strikes, \
+         billing_strikes = excluded.billing_strikes, updated_at = excluded.updated_at",
+    )
+    .bind(&s.key_id)
+    .bind(&s.state)
+    .bind(&s.reason)
+    .bind(s.until)
+    .bind(s.rate_strikes)
+    .bind(s.billing_strikes)
+    .bind(s.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}

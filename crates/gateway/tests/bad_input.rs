@@ -1,0 +1,179 @@
+//! Bad input is refused with an Anthropic-shaped error that names the problem, and nothing is
+//! sent upstream.
+
+mod support;
+
+use support::{Harness, Options};
+
+async fn assert_refused(
+    h: &Harness,
+    response: reqwest::Response,
+    status: u16,
+    kind: &str,
+    mentions: &str,
+) {
+    assert_eq!(response.status().as_u16(), status);
+    let request_id = response.headers()["request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.to_lowercase().contains(&mentions.to_lowercase()),
+        "{message:?} should mention {mentions:?}"
+    );
+    assert_eq!(body["request_id"], request_id);
+    assert!(h.mock.calls().is_empty(), "no upstream call for bad input");
+}
+
+#[tokio::test]
+async fn malformed_json() {
+    let h = Harness::start(Options::default()).await;
+    let r = h
+        .post("/v1/messages")
+        .header("content-type", "application/json")
+        .body(r#"{"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 400, "invalid_request_error", "not valid JSON").await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_an_object_or_lacks_a_model() {
+    let h = Harness::start(Options::default()).await;
+    let r = h
+        .post("/v1/messages")
+        .header("content-type", "application/json")
+        .body("[1,2]")
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 400, "invalid_request_error", "object").await;
+    let r = h
+        .post("/v1/messages")
+        .json(&serde_json::json!({"max_tokens": 5, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 400, "invalid_request_error", "model").await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_content_type() {
+    let h = Harness::start(Options::default()).await;
+    let r = h
+        .post("/v1/messages")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("model=claude")
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 400, "invalid_request_error", "application/json").await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit() {
+    let h = Harness::start(Options {
+        env: vec![("KEYLOOP_SERVER__BODY_LIMIT_BYTES", "1024".into())],
+        ..Options::default()
+    })
+    .await;
+    let big = format!(
+        r#"{{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(4096)
+    );
+    let r = h
+        .post("/v1/messages")
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 413, "request_too_large", "limit").await;
+    // Without a content-length the limit still holds (chunked upload).
+    let stream = futures_util::stream::iter(
+        big.into_bytes()
+            .chunks(512)
+            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    let r = h
+        .post("/v1/messages")
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 413, "request_too_large", "limit").await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_route() {
+    let h = Harness::start(Options::default()).await;
+    let r = h
+        .post("/v1/nonsense")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 404, "not_found_error", "/v1/nonsense").await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_and_wrong_client_keys() {
+    let h = Harness::start(Options::default()).await;
+    let body = serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 5,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let url = format!("{}/v1/messages", h.base);
+
+    let r = h.http.post(&url).json(&body).send().await.unwrap();
+    assert_refused(&h, r, 401, "authentication_error", "x-api-key").await;
+
+    let r = h
+        .http
+        .post(&url)
+        .header("x-api-key", "klk_not-a-real-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 401, "authentication_error", "invalid").await;
+
+    // Bearer form works for a good key…
+    let ok = h
+        .http
+        .post(&url)
+        .bearer_auth(&h.client_key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    h.mock.reset_calls();
+
+    // A client created after start-up (e.g. by the CLI) works on its first request.
+    let (_, fresh) = keyloop::clients::create(h.gateway.store.as_ref(), "other")
+        .await
+        .unwrap();
+    let r = h
+        .http
+        .post(&url)
+        .header("x-api-key", fresh.expose())
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    h.shutdown().await;
+}

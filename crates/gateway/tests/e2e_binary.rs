@@ -1,0 +1,169 @@
+//! The real binary: configure it with the CLI, serve through it, stop it, and refuse a wrong
+//! master key.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use keyloop_mock::{MockConfig, MockKey, MockUpstream};
+
+const SECRET: &str = "sk-ant-api03-binary-test-secret-000000000000";
+
+fn keyloop(dir: &Path, master_key: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyloop"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYLOOP_STORAGE__DATA_DIR", dir)
+        .env("KEYLOOP_MASTER_KEY", master_key)
+        .env("KEYLOOP_SERVER__LISTEN", "127.0.0.1:0")
+        .env("KEYLOOP_LOG__FORMAT", "json");
+    command
+}
+
+fn run(command: &mut Command, stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts `keyloop serve` and reads its log until it says where it listens.
+fn serve(mut command: Command) -> (Child, String) {
+    let mut child = command
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server logs before exiting")
+            .unwrap();
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if entry["message"] == "keyloop is listening" {
+            break entry["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+#[tokio::test]
+async fn configure_serve_and_stop_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = hex::encode([7u8; 32]);
+    let mock = MockUpstream::start(MockConfig {
+        keys: vec![MockKey::new("only", SECRET)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let (ok, stdout, stderr) = run(
+        keyloop(dir.path(), &master).args(["keys", "add", "only", "--group", "org-a"]),
+        Some(SECRET),
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("added only"), "{stdout}");
+    assert!(!stdout.contains(SECRET), "the secret is never printed");
+
+    let (ok, stdout, _) = run(keyloop(dir.path(), &master).args(["keys", "list"]), None);
+    assert!(ok);
+    assert!(
+        stdout.contains("only") && stdout.contains("org-a"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(SECRET));
+
+    let (ok, stdout, stderr) = run(
+        keyloop(dir.path(), &master).args(["clients", "create", "ci"]),
+        None,
+    );
+    assert!(ok, "{stderr}");
+    let client_key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("key (shown once, store it now): "))
+        .expect("the key is printed once")
+        .to_owned();
+
+    let mut command = keyloop(dir.path(), &master);
+    command.env("KEYLOOP_UPSTREAM__BASE_URL", mock.url());
+    let (mut child, addr) = serve(command);
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/messages"))
+        .header("x-api-key", &client_key)
+        .header("anthropic-version", "2023-06-01")
+        .json(
+            &serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(mock.call_count("only"), 1);
+
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+
+    // The same store under another master key: refused, with a reason, without secrets.
+    let (ok, _, stderr) = run(
+        keyloop(dir.path(), &hex::encode([8u8; 32])).arg("serve"),
+        None,
+    );
+    assert!(!ok);
+    assert!(stderr.contains("master key"), "{stderr}");
+    assert!(!stderr.contains(SECRET));
+    mock.shutdown().await;
+}
+
+#[test]
+fn check_config_names_the_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[pool]\nstrategy = \"fastest\"\n").unwrap();
+    let (ok, _, stderr) = run(
+        keyloop(dir.path(), "").args(["check-config", file.to_str().unwrap()]),
+        None,
+    );
+    assert!(!ok);
+    assert!(stderr.contains("pool.strategy"), "{stderr}");
+    assert!(stderr.contains("fastest"), "{stderr}");
+
+    std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9999\"\n").unwrap();
+    let (ok, stdout, stderr) = run(
+        keyloop(dir.path(), "").args(["check-config", file.to_str().unwrap()]),
+        None,
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("ok"), "{stdout}");
+}

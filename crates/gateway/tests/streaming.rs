@@ -1,0 +1,172 @@
+//! The commit point: failures before the first content event fail over unseen; failures after
+//! it reach the client as one Anthropic error event and a close.
+
+mod support;
+
+use std::time::Duration;
+
+use keyloop_mock::Scenario;
+use support::{Harness, Options, key, sse_events};
+
+fn last_event(body: &str) -> (String, String) {
+    sse_events(body).pop().expect("at least one event")
+}
+
+#[tokio::test]
+async fn a_cut_after_commit_becomes_an_error_event() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha"), key("beta")],
+        ..Options::default()
+    })
+    .await;
+    // message_start, content_block_start, ping, two deltas, then the connection drops.
+    h.mock
+        .push_scenario("alpha", Scenario::CutMidStream { after_events: 5 }, 1);
+    let response = h.message(true).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response
+        .text()
+        .await
+        .expect("the body ends cleanly, not with a reset");
+    let events = sse_events(&body);
+    assert!(
+        events.iter().any(|(e, _)| e == "content_block_delta"),
+        "{body}"
+    );
+    assert!(
+        !events.iter().any(|(e, _)| e == "message_stop"),
+        "no fake message_stop"
+    );
+    assert!(
+        !events.iter().any(|(e, _)| e == "message_delta"),
+        "no fake message_delta"
+    );
+    let (name, data) = last_event(&body);
+    assert_eq!(name, "error");
+    let error: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "api_error");
+    assert!(error["request_id"].as_str().unwrap().starts_with("req_kl_"));
+    assert_eq!(body.matches("event: error").count(), 1);
+    // After commit nothing is retried.
+    assert_eq!(h.mock.call_count("beta"), 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upstream_error_event_after_commit_passes_through_once() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        ..Options::default()
+    })
+    .await;
+    h.mock
+        .push_scenario("alpha", Scenario::MidStreamError { after_events: 5 }, 1);
+    let body = h.message(true).send().await.unwrap().text().await.unwrap();
+    let (name, data) = last_event(&body);
+    assert_eq!(name, "error");
+    assert!(data.contains("overloaded_error"), "{data}");
+    assert_eq!(body.matches("event: error").count(), 1, "{body}");
+    // An overloaded stream is not the credential's fault.
+    assert_eq!(h.state_of("alpha").await, "active");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn failures_before_the_first_content_event_fail_over_unseen() {
+    let h = Harness::start(Options::default()).await;
+    h.mock
+        .push_scenario("alpha", Scenario::ErrorBeforeContent, 1);
+    h.mock
+        .push_scenario("beta", Scenario::CutMidStream { after_events: 1 }, 1);
+    let response = h.message(true).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let events = sse_events(&body);
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+    assert_eq!(
+        names.iter().filter(|n| **n == "message_start").count(),
+        1,
+        "held events sent once"
+    );
+    assert!(!names.contains(&"error"), "{body}");
+    assert_eq!(h.mock.call_count("alpha"), 1);
+    assert_eq!(h.mock.call_count("beta"), 1);
+    assert_eq!(h.mock.call_count("gamma"), 1);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stalled_stream_after_commit_times_out_with_an_error_event() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        env: vec![("KEYLOOP_UPSTREAM__STREAM_IDLE_TIMEOUT_SECS", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    h.mock
+        .push_scenario("alpha", Scenario::Stall { after_events: 5 }, 1);
+    let response = h.message(true).send().await.unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .expect("the gateway ends a stalled stream")
+        .unwrap();
+    let (name, data) = last_event(&body);
+    assert_eq!(name, "error");
+    assert!(data.contains("silent"), "{data}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_first_token_is_held_not_failed_over() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha"), key("beta")],
+        ..Options::default()
+    })
+    .await;
+    h.mock.push_scenario(
+        "alpha",
+        Scenario::SlowFirstToken {
+            delay: Duration::from_millis(300),
+        },
+        1,
+    );
+    let body = h.message(true).send().await.unwrap().text().await.unwrap();
+    assert_eq!(last_event(&body).0, "message_stop");
+    assert_eq!(h.mock.call_count("beta"), 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_disconnect_cancels_the_upstream_and_frees_the_credential() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        ..Options::default()
+    })
+    .await;
+    // A long, live stream: 400 events 10 ms apart.
+    let mut response = h
+        .message(true)
+        .header("x-mock-events", "400")
+        .header("x-mock-interval-ms", "10")
+        .send()
+        .await
+        .unwrap();
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    assert_eq!(h.status().await["credentials"][0]["in_flight"], 1);
+    drop(response);
+    // No event announces a released slot, so watch the status until it shows one.
+    support::eventually(Duration::from_secs(5), || async {
+        h.status().await["credentials"][0]["in_flight"] == 0
+    })
+    .await;
+    assert_eq!(
+        h.state_of("alpha").await,
+        "active",
+        "a client leaving is not the key's fault"
+    );
+    h.shutdown().await;
+}

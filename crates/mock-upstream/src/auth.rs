@@ -1,0 +1,96 @@
+//! Who is calling (§2, §2.1): API keys in `x-api-key`; OAuth tokens as
+//! `Authorization: Bearer` plus the `oauth-2025-04-20` beta flag; and the version header.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+
+use crate::error::{ApiError, ErrorKind};
+use crate::keys::{Credential, KeyState, Keys};
+
+const OAUTH_BETA: &str = "oauth-2025-04-20";
+
+/// Versions the API knows (§2).
+const VERSIONS: [&str; 2] = ["2023-06-01", "2023-01-01"];
+
+/// The outcome of reading a request's credential.
+pub(crate) struct Identity {
+    /// The key whose credential the request carried, even if it was then refused (an OAuth
+    /// token without the beta flag, or sent as `x-api-key`): tests count such calls too.
+    pub(crate) key: Option<Arc<KeyState>>,
+    pub(crate) verdict: Result<(), Denied>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Denied {
+    Missing,
+    InvalidApiKey,
+    InvalidBearer,
+    OAuthWithoutBeta,
+}
+
+impl Denied {
+    pub(crate) fn into_error(self) -> ApiError {
+        let message = match self {
+            Denied::Missing => "x-api-key header is required",
+            Denied::InvalidApiKey => "invalid x-api-key",
+            Denied::InvalidBearer => "Invalid bearer token",
+            Denied::OAuthWithoutBeta => "OAuth authentication is currently not supported.",
+        };
+        ApiError::new(ErrorKind::AuthenticationError, message)
+    }
+}
+
+/// `x-api-key` wins when both headers are present.
+pub(crate) fn identify(keys: &Keys, headers: &HeaderMap) -> Identity {
+    if let Some(value) = headers.get("x-api-key") {
+        let key = value.to_str().ok().and_then(|s| keys.by_secret(s)).cloned();
+        let verdict = match &key {
+            Some(key) if key.credential == Credential::ApiKey => Ok(()),
+            _ => Err(Denied::InvalidApiKey),
+        };
+        return Identity { key, verdict };
+    }
+    let Some(authorization) = headers.get("authorization") else {
+        return Identity {
+            key: None,
+            verdict: Err(Denied::Missing),
+        };
+    };
+    let token = authorization.to_str().ok().and_then(bearer_token);
+    let key = token.and_then(|t| keys.by_secret(t)).cloned();
+    let verdict = match &key {
+        None => Err(Denied::InvalidBearer),
+        Some(key) if key.credential == Credential::ApiKey => Err(Denied::InvalidBearer),
+        Some(_) if has_beta(headers, OAUTH_BETA) => Ok(()),
+        Some(_) => Err(Denied::OAuthWithoutBeta),
+    };
+    Identity { key, verdict }
+}
+
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Whether `flag` is among the `anthropic-beta` values (comma lists, repeated headers).
+fn has_beta(headers: &HeaderMap, flag: &str) -> bool {
+    headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| item.trim() == flag)
+}
+
+/// `anthropic-version` must be present and known.
+pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get("anthropic-version").map(|v| v.to_str()) {
+        None => Err(ApiError::invalid("anthropic-version: header is required")),
+        Some(Ok(version)) if VERSIONS.contains(&version) => Ok(()),
+        Some(version) => Err(ApiError::invalid(format!(
+            "anthropic-version: {:?} is not a valid version",
+            version.unwrap_or_default()
+        ))),
+    }
+}

@@ -1,0 +1,378 @@
+//! A cheap look into a Messages request body before it is forwarded unchanged.
+//!
+//! The gateway routes on `model`, picks the streaming path on `stream` and attributes usage to
+//! `metadata.user_id`; everything else is forwarded as bytes. So the peek reads those three
+//! fields, proves the whole body is valid JSON (a body upstream would reject should not cost an
+//! attempt on a key), and skips every other value without allocating.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// The fields the gateway acts on. Strings borrow from the body unless they contain escapes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestPeek<'a> {
+    pub model: Option<Cow<'a, str>>,
+    pub stream: bool,
+    pub user_id: Option<Cow<'a, str>>,
+}
+
+/// Why a body cannot be forwarded. Each message says what to fix; the gateway sends it to the
+/// client as an `invalid_request_error`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeekError {
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    NotAnObject,
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    /// A field we route or bill on appears twice. JSON parsers disagree on which copy wins, so
+    /// forwarding it could let upstream act on a different model than the one we routed.
+    DuplicateField {
+        field: &'static str,
+    },
+}
+
+impl fmt::Display for PeekError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Syntax {
+                line,
+                column,
+                message,
+            } => write!(
+                f,
+                "request body is not valid JSON: {message} at line {line} column {column}"
+            ),
+            Self::NotAnObject => f.write_str("request body must be a JSON object"),
+            Self::WrongType { field, expected } => {
+                write!(f, "request field `{field}` must be {expected}")
+            }
+            Self::DuplicateField { field } => {
+                write!(f, "request field `{field}` appears more than once")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PeekError {}
+
+/// Validates `body` and reads `model`, `stream` and `metadata.user_id` from it.
+///
+/// Syntax errors win over type errors: the whole body is parsed before a wrong field type is
+/// reported, so the client learns about the more basic problem first.
+pub fn peek_request(body: &[u8]) -> Result<RequestPeek<'_>, PeekError> {
+    let text = std::str::from_utf8(body).map_err(|err| utf8_error(body, err.valid_up_to()))?;
+    match serde_json::from_str::<Top<'_>>(text).map_err(syntax_error)? {
+        Top::Object(fields) => fields.into_peek(),
+        Top::NotObject => Err(PeekError::NotAnObject),
+    }
+}
+
+fn syntax_error(err: serde_json::Error) -> PeekError {
+    let (line, column) = (err.line(), err.column());
+    let full = err.to_string();
+    let location = format!(" at line {line} column {column}");
+    let message = full.strip_suffix(&location).unwrap_or(&full).to_owned();
+    PeekError::Syntax {
+        line,
+        column,
+        message,
+    }
+}
+
+/// JSON must be UTF-8 (RFC 8259 §8.1); serde_json would not notice bad bytes inside strings
+/// it skips, so the check happens up front.
+fn utf8_error(body: &[u8], at: usize) -> PeekError {
+    let before = &body[..at];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    PeekError::Syntax {
+        line,
+        column: at - line_start + 1,
+        message: "invalid UTF-8".to_owned(),
+    }
+}
+
+/// The top-level value. Type problems are recorded rather than raised so that parsing goes on
+/// to the end of the body and a later syntax error is still found.
+enum Top<'a> {
+    Object(Fields<'a>),
+    NotObject,
+}
+
+#[derive(Default)]
+struct Fields<'a> {
+    model: Option<Scalar<'a>>,
+    stream: Option<Scalar<'a>>,
+    metadata: Option<Metadata<'a>>,
+    duplicate: Option<&'static str>,
+}
+
+/// A value where we expect a string or a bool; anything else is kept only as "wrong".
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Bool(bool),
+    Null,
+    Other,
+}
+
+enum Metadata<'a> {
+    Object {
+        user_id: Option<Scalar<'a>>,
+        duplicate: bool,
+    },
+    Null,
+    Other,
+}
+
+/// Object keys we care about. Matching happens on the parser's borrowed or scratch string,
+/// so keys are never allocated.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    Model,
+    Stream,
+    Metadata,
+    UserId,
+    #[serde(other)]
+    Other,
+}
+
+impl<'a> Fields<'a> {
+    fn into_peek(self) -> Result<RequestPeek<'a>, PeekError> {
+        if let Some(field) = self.duplicate {
+            return Err(PeekError::DuplicateField { field });
+        }
+        let model = match self.model {
+            None | Some(Scalar::Null) => None,
+            Some(Scalar::Str(model)) => Some(model),
+            Some(_) => return Err(wrong_type("model", "a string")),
+        };
+        let stream = match self.stream {
+            None | Some(Scalar::Null) => false,
+            Some(Scalar::Bool(stream)) => stream,
+            Some(_) => return Err(wrong_type("stream", "a boolean")),
+        };
+        let user_id = match self.metadata {
+            None | Some(Metadata::Null) => None,
+            Some(Metadata::Other) => return Err(wrong_type("metadata", "an object")),
+            Some(Metadata::Object {
+                duplicate: true, ..
+            }) => {
+                return Err(PeekError::DuplicateField {
+                    field: "metadata.user_id",
+                });
+            }
+            Some(Metadata::Object { user_id, .. }) => match user_id {
+                None | Some(Scalar::Null) => None,
+                Some(Scalar::Str(user_id)) => Some(user_id),
+                Some(_) => return Err(wrong_type("metadata.user_id", "a string or null")),
+            },
+        };
+        Ok(RequestPeek {
+            model,
+            stream,
+            user_id,
+        })
+    }
+}
+
+fn wrong_type(field: &'static str, expected: &'static str) -> PeekError {
+    PeekError::WrongType { field, expected }
+}
+
+/// Stores `value` in `slot`, reporting whether the slot was already taken.
+fn set_once<T>(slot: &mut Option<T>, value: T) -> bool {
+    slot.replace(value).is_some()
+}
+
+impl<'de> Deserialize<'de> for Top<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopVisitor)
+    }
+}
+
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = Top<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let (name, duplicate) = match key {
+                Key::Model => ("model", set_once(&mut fields.model, map.next_value()?)),
+                Key::Stream => ("stream", set_once(&mut fields.stream, map.next_value()?)),
+                Key::Metadata => (
+                    "metadata",
+                    set_once(&mut fields.metadata, map.next_value()?),
+                ),
+                Key::UserId | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if duplicate {
+                fields.duplicate.get_or_insert(name);
+            }
+        }
+        Ok(Top::Object(fields))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Top::NotObject)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Top::NotObject)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Top::NotObject)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Top::NotObject)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Top::NotObject)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Top::NotObject)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Top::NotObject)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+
+    /// Reached only for strings with escapes, which the parser had to unescape into scratch.
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Scalar::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_map(map)?;
+        Ok(Scalar::Other)
+    }
+}
+
+impl<'de> Deserialize<'de> for Metadata<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MetadataVisitor)
+    }
+}
+
+struct MetadataVisitor;
+
+impl<'de> Visitor<'de> for MetadataVisitor {
+    type Value = Metadata<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut user_id = None;
+        let mut duplicate = false;
+        while let Some(key) = map.next_key::<Key>()? {
+            if let Key::UserId = key {
+                duplicate |= set_once(&mut user_id, map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Metadata::Object { user_id, duplicate })
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Metadata::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Metadata::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Metadata::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Metadata::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Metadata::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Metadata::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Metadata::Other)
+    }
+}
