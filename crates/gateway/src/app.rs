@@ -18,7 +18,7 @@ use crate::clients::ClientDirectory;
 use crate::config::Config;
 use crate::edge::{self, EdgeConfig, EdgeState, Readiness};
 use crate::keyring;
-use crate::pool::{KeyPool, KeySpec};
+use crate::pool::{KeyPool, KeySpec, KeyView};
 use crate::providers::Anthropic;
 use crate::relay::Relay;
 use crate::relay::probe::Prober;
@@ -260,15 +260,10 @@ async fn sync_pool(pool: &KeyPool, store: &dyn Store, vault: &Vault) -> anyhow::
         let spec = keyring::spec(vault, row)?;
         wanted.insert(spec.id.clone(), spec);
     }
-    let current: HashMap<KeyId, (bool, u32, u32, Option<u32>, Option<String>)> = pool
+    let current: HashMap<KeyId, KeyView> = pool
         .snapshot(now)
         .into_iter()
-        .map(|v| {
-            (
-                v.id,
-                (v.enabled, v.priority, v.weight, v.max_concurrent, v.group),
-            )
-        })
+        .map(|v| (v.id.clone(), v))
         .collect();
     for id in current.keys() {
         if !wanted.contains_key(id) {
@@ -278,11 +273,11 @@ async fn sync_pool(pool: &KeyPool, store: &dyn Store, vault: &Vault) -> anyhow::
     for (id, spec) in wanted {
         match current.get(&id) {
             None => pool.upsert_key(spec, now),
-            Some((enabled, priority, weight, max_concurrent, group)) => {
-                if *enabled != spec.enabled {
+            Some(view) => {
+                if view.enabled != spec.enabled {
                     pool.set_enabled(&id, spec.enabled, now);
                 }
-                if (*priority, *weight, *max_concurrent, group)
+                if (view.priority, view.weight, view.max_concurrent, &view.group)
                     != (spec.priority, spec.weight, spec.max_concurrent, &spec.group)
                 {
                     pool.upsert_key(spec, now);

@@ -152,7 +152,7 @@ async fn traffic(base: String, key: String, rate: f64, stop: tokio_util::sync::C
             _ = tick.tick() => {}
         }
         n += 1;
-        let stream = n % 2 == 0;
+        let stream = n.is_multiple_of(2);
         let body = serde_json::json!({
             "model": "claude-sonnet-4-5",
             "max_tokens": 256,

@@ -10,8 +10,13 @@ use crate::keys::{Credential, KeyState, Keys};
 
 const OAUTH_BETA: &str = "oauth-2025-04-20";
 
-/// Versions the API knows (§2).
-const VERSIONS: [&str; 2] = ["2023-06-01", "2023-01-01"];
+/// The first dated API version (§2). Later dated versions are accepted too: current SDKs send
+/// newer dates than `2023-06-01` (the Python SDK 2.12 sends `2026-10-21`).
+const FIRST_VERSION: &str = "2023-01-01";
+
+fn known_version(version: &str) -> bool {
+    version.len() == 10 && version.parse::<jiff::civil::Date>().is_ok() && version >= FIRST_VERSION
+}
 
 /// The outcome of reading a request's credential.
 pub(crate) struct Identity {
@@ -87,7 +92,7 @@ fn has_beta(headers: &HeaderMap, flag: &str) -> bool {
 pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get("anthropic-version").map(|v| v.to_str()) {
         None => Err(ApiError::invalid("anthropic-version: header is required")),
-        Some(Ok(version)) if VERSIONS.contains(&version) => Ok(()),
+        Some(Ok(version)) if known_version(version) => Ok(()),
         Some(version) => Err(ApiError::invalid(format!(
             "anthropic-version: {:?} is not a valid version",
             version.unwrap_or_default()

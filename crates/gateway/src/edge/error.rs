@@ -68,7 +68,7 @@ fn secs_until(at: Option<i64>) -> u64 {
 
 /// A relay failure in the client's terms. `Err` carries the upstream's own last answer, which
 /// is passed through as it was when the failure was the provider's (5xx, 529).
-pub fn from_relay(error: relay::Error) -> Result<ApiError, relay::Answer> {
+pub fn from_relay(error: relay::Error) -> Result<ApiError, Box<relay::Answer>> {
     use relay::Error as E;
     Ok(match error {
         E::NoKeyAvailable { configured: 0, .. } => ApiError::new(
@@ -114,7 +114,7 @@ pub fn from_relay(error: relay::Error) -> Result<ApiError, relay::Answer> {
                 (
                     Some(OutcomeClass::Overloaded | OutcomeClass::ServerError | OutcomeClass::Timeout),
                     Some(answer),
-                ) => return Err(answer.0),
+                ) => return Err(answer),
                 (Some(OutcomeClass::Overloaded), None) => ApiError::new(
                     ErrorType::Overloaded,
                     format!("the upstream is overloaded ({n} attempts)"),

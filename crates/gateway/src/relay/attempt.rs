@@ -8,16 +8,14 @@ use tokio::time::Instant;
 
 use super::outcome::{classify, classify_transport};
 use super::stream::{self, Relaying};
-use super::{
-    Answer, AnswerError, AttemptFailure, CallKind, Error, Relay, RequestCtx, Response, ResponseBody,
-};
+use super::{Answer, AttemptFailure, CallKind, Error, Relay, RequestCtx, Response, ResponseBody};
 use crate::pool::{self, Lease, Pick};
 use crate::providers::anthropic::{Credential, client_response_headers};
 use crate::types::{KeyId, Outcome, OutcomeClass, now_ms};
 
 enum Attempted {
     Served(Response),
-    Failed(AttemptFailure, Option<Answer>),
+    Failed(AttemptFailure, Option<Box<Answer>>),
 }
 
 impl Relay {
@@ -26,7 +24,7 @@ impl Relay {
         let inner = &self.inner;
         let mut tried: Vec<KeyId> = Vec::new();
         let mut attempts: Vec<AttemptFailure> = Vec::new();
-        let mut last: Option<Answer> = None;
+        let mut last: Option<Box<Answer>> = None;
         let mut pool_retry_at = None;
         inner.budget.deposit(now_ms());
         for n in 0..inner.config.max_attempts {
@@ -84,7 +82,7 @@ impl Relay {
         let retry_at = soonest(pool_retry_at, &attempts);
         Err(Error::AllAttemptsFailed {
             attempts,
-            last: last.map(|a| Box::new(AnswerError(a))),
+            last,
             retry_at,
         })
     }
@@ -108,7 +106,7 @@ impl Relay {
             Attempted::Failed(failure, answer) => Err(Error::AllAttemptsFailed {
                 retry_at: failure.outcome.retry_at_ms,
                 attempts: vec![failure],
-                last: answer.map(|a| Box::new(AnswerError(a))),
+                last: answer,
             }),
         }
     }
@@ -231,11 +229,11 @@ impl Relay {
                 };
                 Attempted::Failed(
                     failure,
-                    Some(Answer {
+                    Some(Box::new(Answer {
                         status,
                         headers: client_response_headers(&headers),
                         body,
-                    }),
+                    })),
                 )
             }
         }
@@ -246,7 +244,7 @@ impl Relay {
         lease: Lease,
         outcome: Outcome,
         detail: String,
-        answer: Option<Answer>,
+        answer: Option<Box<Answer>>,
     ) -> Attempted {
         self.inner.pool.report(&lease, &outcome, now_ms());
         Attempted::Failed(

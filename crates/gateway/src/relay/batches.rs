@@ -26,8 +26,10 @@ impl Relay {
         if !response.status.is_success() {
             return Ok(response);
         }
-        if let (ResponseBody::Full(body), Some(key)) = (&response.body, &response.served_by) {
-            if let Some(id) = batch::batch_id(body) {
+        if let (ResponseBody::Full(body), Some(key)) = (&response.body, &response.served_by)
+            && let Some(id) = batch::batch_id(body)
+        {
+            {
                 self.inner
                     .store
                     .insert_batch(&BatchRow {
@@ -152,10 +154,10 @@ impl Relay {
 }
 
 fn rewrite(response: &mut Response, base_url: &str) {
-    if let ResponseBody::Full(body) = &response.body {
-        if let Some(rewritten) = batch::rewrite_results_url(body, base_url) {
-            response.headers.remove(http::header::CONTENT_LENGTH);
-            response.body = ResponseBody::Full(Bytes::from(rewritten));
-        }
+    if let ResponseBody::Full(body) = &response.body
+        && let Some(rewritten) = batch::rewrite_results_url(body, base_url)
+    {
+        response.headers.remove(http::header::CONTENT_LENGTH);
+        response.body = ResponseBody::Full(Bytes::from(rewritten));
     }
 }

@@ -84,7 +84,7 @@ pub enum Error {
         attempts: Vec<AttemptFailure>,
         /// The last upstream answer with a body (5xx/529), passed through as the provider said it.
         #[source]
-        last: Option<Box<AnswerError>>,
+        last: Option<Box<Answer>>,
         retry_at: Option<EpochMs>,
     },
     #[error("no batch {id:?} was created through this gateway for this client")]
@@ -95,17 +95,13 @@ pub enum Error {
     Store(#[from] store::Error),
 }
 
-/// Wraps an `Answer` so it can ride inside the error.
-#[derive(Debug)]
-pub struct AnswerError(pub Answer);
-
-impl std::fmt::Display for AnswerError {
+impl std::fmt::Display for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "upstream answered {}", self.0.status)
+        write!(f, "upstream answered {}", self.status)
     }
 }
 
-impl std::error::Error for AnswerError {}
+impl std::error::Error for Answer {}
 
 impl std::fmt::Debug for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

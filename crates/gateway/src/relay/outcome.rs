@@ -34,7 +34,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Epoch
         }
         504 => OutcomeClass::Timeout,
         408 | 409 | 500..=599 => OutcomeClass::ServerError,
-        400..=499 => OutcomeClass::ClientError,
+        _ if status.is_client_error() => OutcomeClass::ClientError,
         _ => OutcomeClass::ServerError,
     };
     let retry_at_ms = match class {

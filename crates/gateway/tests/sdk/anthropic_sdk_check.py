@@ -14,7 +14,7 @@ client = anthropic.Anthropic(
     api_key=os.environ["ANTHROPIC_API_KEY"],
     max_retries=0,
 )
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-4-6"
 WEATHER = {
     "name": "get_weather",
     "description": "Current weather for a city.",
