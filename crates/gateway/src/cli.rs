@@ -127,7 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve => {
             let config = load(cli.config.as_deref())?;
-            telemetry::init(&config.log);
+            let _log = telemetry::init(&config.log);
             let running = app::start(config).await?;
             let token = running.shutdown_token();
             tokio::spawn(async move {
@@ -299,7 +299,7 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<Exit
 }
 
 async fn mock_upstream(args: MockArgs) -> anyhow::Result<ExitCode> {
-    telemetry::init(&config::LogConfig {
+    let _log = telemetry::init(&config::LogConfig {
         format: config::LogFormat::Text,
         level: "info".into(),
     });

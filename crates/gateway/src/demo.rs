@@ -81,7 +81,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         ..Default::default()
     })
     .await?;
-    mock.set_chaos("flaky", Scenario::Overloaded, 0.35);
+    mock.set_chaos("flaky", Scenario::ServerError, 0.5);
 
     let data_dir = tempfile::tempdir()?;
     let file = data_dir.path().join("demo.toml");
@@ -104,12 +104,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         ),
     ];
     let config = Config::load(Some(&file), &env).map_err(|e| anyhow::anyhow!("{e}"))?;
-    telemetry::init(&config::LogConfig {
+    let _log = telemetry::init(&config::LogConfig {
         format: config::LogFormat::Text,
         level: "warn,keyloop::pool=info".into(),
     });
+    let (store, _) = app::open_store(&config).await?;
+    let (_, client_key) = clients::create(store.as_ref(), "demo").await?;
+    drop(store);
     let running = app::start(config).await?;
-    let (_, client_key) = clients::create(running.store.as_ref(), "demo").await?;
     let base = format!("http://{}", running.addr);
     println!("keyloop demo");
     println!("  gateway        {base}   (status: {base}/status)");
@@ -120,7 +122,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         client_key.expose()
     );
     println!(
-        "credentials: steady, flaky (35 % 529s), limited (20 requests/min), oauth. Ctrl-C stops.\n"
+        "credentials: steady, flaky (half its answers are 500s), limited (20 requests/min), oauth. Ctrl-C stops.\n"
     );
 
     let token = running.shutdown_token();

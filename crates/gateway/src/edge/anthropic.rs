@@ -8,8 +8,7 @@ use serde::Deserialize;
 use super::EdgeState;
 use super::error::ApiError;
 use super::intake::render;
-use crate::relay::{BatchOp, CallKind};
-use crate::store::BatchPage;
+use crate::relay::{BatchListing, BatchOp, CallKind};
 
 pub async fn messages(State(state): State<EdgeState>, request: Request) -> Response {
     generate(state, request).await
@@ -81,15 +80,14 @@ pub async fn list_batches(
         )
         .into_response(&inbound.ctx.request_id);
     }
-    let page = BatchPage {
-        client_id: inbound.ctx.caller.client_id.as_deref(),
+    let listing = BatchListing {
         limit,
-        after_id: params.after_id.as_deref(),
-        before_id: params.before_id.as_deref(),
+        after_id: params.after_id,
+        before_id: params.before_id,
     };
     let result = state
         .relay
-        .list_batches(&inbound.ctx, &page, &inbound.base_url)
+        .list_batches(&inbound.ctx, &listing, &inbound.base_url)
         .await;
     render(&inbound.ctx.request_id, result)
 }

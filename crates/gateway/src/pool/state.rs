@@ -241,9 +241,11 @@ impl Machine {
         }
         match outcome.class {
             OutcomeClass::Success => self.succeed(policy, now),
-            OutcomeClass::RateLimited => Some(self.cool_rate(outcome.retry_at_ms, "", policy, now)),
+            OutcomeClass::RateLimited => {
+                Some(self.cool(Cause::RateLimit, outcome.retry_at_ms, "", policy, now))
+            }
             OutcomeClass::BillingExhausted => {
-                Some(self.cool_billing(outcome.retry_at_ms, "", policy, now))
+                Some(self.cool(Cause::Billing, outcome.retry_at_ms, "", policy, now))
             }
             OutcomeClass::ServerError | OutcomeClass::Timeout | OutcomeClass::ConnectError => {
                 self.server_failure(policy, now)
@@ -276,10 +278,10 @@ impl Machine {
             // For a disabled key too: the provider checks the credential before its limits,
             // so a 429 or a billing refusal means the credential is good again.
             (OutcomeClass::RateLimited, _) => {
-                Some(self.cool_rate(outcome.retry_at_ms, PROBE, policy, now))
+                Some(self.cool(Cause::RateLimit, outcome.retry_at_ms, PROBE, policy, now))
             }
             (OutcomeClass::BillingExhausted, _) => {
-                Some(self.cool_billing(outcome.retry_at_ms, PROBE, policy, now))
+                Some(self.cool(Cause::Billing, outcome.retry_at_ms, PROBE, policy, now))
             }
             (OutcomeClass::InvalidCredential, Some(_)) => self.disable_invalid(policy, now),
             (other, Some(cause)) => {
@@ -377,50 +379,33 @@ impl Machine {
         })
     }
 
-    fn cool_rate(
+    /// Cools the key down on the rate-limit or the billing ladder (each with its own strikes);
+    /// the provider's `retry_at` wins over the ladder.
+    fn cool(
         &mut self,
+        cause: Cause,
         retry_at: Option<EpochMs>,
         prefix: &str,
         policy: &Policy<'_>,
         now: EpochMs,
     ) -> Change {
-        let (until, detail) = pause(
-            retry_at,
-            &policy.config.rate_limit_ladder_ms,
-            self.strikes.rate,
-            policy.config.jitter,
-            now,
-        );
-        self.strikes.rate = self.strikes.rate.saturating_add(1);
-        let reason = format!("{prefix}{REASON_RATE_LIMITED}, {detail}");
-        let to = Health::CoolingDown {
-            until,
-            cause: Cause::RateLimit,
+        let (ladder, strikes, label) = if cause == Cause::Billing {
+            (
+                &policy.config.billing_ladder_ms,
+                &mut self.strikes.billing,
+                REASON_BILLING,
+            )
+        } else {
+            (
+                &policy.config.rate_limit_ladder_ms,
+                &mut self.strikes.rate,
+                REASON_RATE_LIMITED,
+            )
         };
-        self.transition(to, reason, now)
-    }
-
-    fn cool_billing(
-        &mut self,
-        retry_at: Option<EpochMs>,
-        prefix: &str,
-        policy: &Policy<'_>,
-        now: EpochMs,
-    ) -> Change {
-        let (until, detail) = pause(
-            retry_at,
-            &policy.config.billing_ladder_ms,
-            self.strikes.billing,
-            policy.config.jitter,
-            now,
-        );
-        self.strikes.billing = self.strikes.billing.saturating_add(1);
-        let reason = format!("{prefix}{REASON_BILLING}, {detail}");
-        let to = Health::CoolingDown {
-            until,
-            cause: Cause::Billing,
-        };
-        self.transition(to, reason, now)
+        let (until, detail) = pause(retry_at, ladder, *strikes, policy.config.jitter, now);
+        *strikes = strikes.saturating_add(1);
+        let reason = format!("{prefix}{label}, {detail}");
+        self.transition(Health::CoolingDown { until, cause }, reason, now)
     }
 
     fn server_failure(&mut self, policy: &Policy<'_>, now: EpochMs) -> Option<Change> {

@@ -204,7 +204,7 @@ impl Relay {
         let body = match read_bounded(response, inner.config.response_limit, ctx.deadline).await {
             Ok(body) => body,
             Err(class) => {
-                let detail = format!("reading the {status} body failed");
+                let detail = format!("reading the {} body failed", status.as_u16());
                 return self.failed(lease, Outcome::of(class), detail, None);
             }
         };
@@ -225,7 +225,7 @@ impl Relay {
                     key_id: lease.key_id().clone(),
                     key_name: lease.name().to_owned(),
                     outcome,
-                    detail: format!("upstream answered {status}"),
+                    detail: format!("upstream answered {}", status.as_u16()),
                 };
                 Attempted::Failed(
                     failure,

@@ -12,6 +12,14 @@ use crate::store::{BatchPage, BatchRow};
 use crate::types::{KeyId, now_ms};
 
 /// What a call on one batch does, which decides how its answer is treated.
+/// Anthropic list cursors: `after_id` pages to older batches, `before_id` to newer.
+#[derive(Debug, Clone, Default)]
+pub struct BatchListing {
+    pub limit: i64,
+    pub after_id: Option<String>,
+    pub before_id: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchOp {
     Retrieve,
@@ -68,16 +76,18 @@ impl Relay {
     pub async fn list_batches(
         &self,
         ctx: &RequestCtx,
-        page: &BatchPage<'_>,
+        listing: &BatchListing,
         base_url: &str,
     ) -> Result<Response, Error> {
-        let want = page.limit;
+        let want = listing.limit;
         let rows = self
             .inner
             .store
             .batches_page(&BatchPage {
+                client_id: ctx.caller.client_id.as_deref(),
                 limit: want + 1,
-                ..*page
+                after_id: listing.after_id.as_deref(),
+                before_id: listing.before_id.as_deref(),
             })
             .await?;
         let has_more = rows.len() as i64 > want;

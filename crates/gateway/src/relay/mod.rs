@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
-pub use batches::BatchOp;
+pub use batches::{BatchListing, BatchOp};
 pub use ctx::{CallKind, Caller, RequestCtx};
 use retry_budget::RetryBudget;
 pub use stream::ByteStream;
