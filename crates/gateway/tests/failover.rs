@@ -196,3 +196,29 @@ async fn sticky_sessions_stay_on_one_credential() {
     assert_eq!(counts.iter().filter(|c| **c == 6).count(), 1, "{counts:?}");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn after_a_429_another_organisation_is_tried_first() {
+    let h = Harness::start(Options {
+        groups: vec![("alpha", "org-1"), ("beta", "org-1"), ("gamma", "org-2")],
+        ..Options::default()
+    })
+    .await;
+    h.mock.push_scenario(
+        "alpha",
+        Scenario::RateLimited {
+            retry_after_secs: 30,
+        },
+        1,
+    );
+    let r = h.message(false).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(h.mock.call_count("alpha"), 1);
+    assert_eq!(
+        h.mock.call_count("beta"),
+        0,
+        "beta shares alpha's organisation limits"
+    );
+    assert_eq!(h.mock.call_count("gamma"), 1);
+    h.shutdown().await;
+}

@@ -29,7 +29,7 @@ pub(super) struct Key {
     pub priority: u32,
     pub weight: u32,
     pub max_concurrent: Option<u32>,
-    pub group: Option<String>,
+    pub group: Option<Arc<str>>,
     /// Distinguishes this key from an earlier one with the same id (removed, then added
     /// again), so a late report of an old lease does not land on the new key.
     pub incarnation: u64,
@@ -60,7 +60,7 @@ impl Key {
             priority: spec.priority,
             weight: spec.weight.max(1),
             max_concurrent: spec.max_concurrent,
-            group: spec.group,
+            group: spec.group.map(Arc::from),
             incarnation,
             in_flight: Arc::new(AtomicU32::new(0)),
             probe: Arc::new(AtomicU64::new(0)),
@@ -84,7 +84,7 @@ impl Key {
         self.priority = spec.priority;
         self.weight = spec.weight.max(1);
         self.max_concurrent = spec.max_concurrent;
-        self.group = spec.group;
+        self.group = spec.group.map(Arc::from);
         secret_changed
     }
 
@@ -157,7 +157,7 @@ impl Key {
             masked: crate::types::mask_secret(self.secret.expose()),
             name: self.name.to_string(),
             kind: self.kind,
-            group: self.group.clone(),
+            group: self.group.as_deref().map(str::to_owned),
             priority: self.priority,
             weight: self.weight,
             max_concurrent: self.max_concurrent,

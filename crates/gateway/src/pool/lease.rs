@@ -17,6 +17,7 @@ pub struct Lease {
     pub(super) key_id: KeyId,
     pub(super) name: Arc<str>,
     pub(super) kind: KeyKind,
+    pub(super) group: Option<Arc<str>>,
     pub(super) secret: Arc<Secret<String>>,
     pub(super) skipped: Vec<Skip>,
     pub(super) incarnation: u64,
@@ -37,6 +38,11 @@ impl Lease {
 
     pub fn kind(&self) -> KeyKind {
         self.kind
+    }
+
+    /// The key's group label (e.g. the organisation it bills to).
+    pub fn group(&self) -> Option<&Arc<str>> {
+        self.group.as_ref()
     }
 
     pub fn secret(&self) -> &Secret<String> {

@@ -72,6 +72,9 @@ pub struct Pick<'a> {
     pub session: Option<&'a str>,
     /// Keys already tried for this request.
     pub exclude: &'a [KeyId],
+    /// Groups to stay away from if any other key can serve: a provider's rate limits are per
+    /// organisation, so after a 429 the keys billing to the same one are likely limited too.
+    pub avoid_groups: &'a [Arc<str>],
 }
 
 /// A key passed over by `acquire`, and why.
@@ -304,6 +307,25 @@ impl KeyPool {
             }
         }
 
+        // Prefer keys outside the avoided groups; fall back to all eligible keys.
+        let mut chosen_from = None;
+        if !pick.avoid_groups.is_empty() {
+            let preferred: Vec<bool> = st
+                .keys
+                .iter()
+                .zip(&eligible)
+                .map(|(key, ok)| {
+                    *ok && !key
+                        .group
+                        .as_ref()
+                        .is_some_and(|g| pick.avoid_groups.contains(g))
+                })
+                .collect();
+            if preferred.contains(&true) {
+                chosen_from = Some(std::mem::replace(&mut eligible, preferred));
+            }
+        }
+
         let session = pick
             .session
             .filter(|_| inner.config.sticky)
@@ -319,7 +341,7 @@ impl KeyPool {
                 now,
             ),
         };
-        st.eligible = eligible;
+        st.eligible = chosen_from.unwrap_or(eligible);
 
         let Some(i) = chosen else {
             let retry_at = st
@@ -343,6 +365,7 @@ impl KeyPool {
             key_id: key.id.clone(),
             name: Arc::clone(&key.name),
             kind: key.kind,
+            group: key.group.clone(),
             secret: Arc::clone(&key.secret),
             skipped,
             incarnation: key.incarnation,
@@ -364,6 +387,7 @@ impl KeyPool {
             key_id: key.id.clone(),
             name: Arc::clone(&key.name),
             kind: key.kind,
+            group: key.group.clone(),
             secret: Arc::clone(&key.secret),
             skipped: Vec::new(),
             incarnation: key.incarnation,

@@ -74,6 +74,7 @@ fn take(pool: &KeyPool, id: &str, now: EpochMs) -> Lease {
     let pick = Pick {
         session: None,
         exclude: &others,
+        avoid_groups: &[],
     };
     let lease = pool.acquire(&pick, now).expect("key is available");
     assert_eq!(lease.key_id().as_str(), id);
@@ -114,6 +115,7 @@ fn session_key(pool: &KeyPool, session: &str, now: EpochMs) -> String {
     let pick = Pick {
         session: Some(session),
         exclude: &[],
+        avoid_groups: &[],
     };
     let lease = pool.acquire(&pick, now).expect("a key");
     lease.key_id().as_str().to_owned()
@@ -656,6 +658,7 @@ fn excluded_keys_are_skipped() {
     let pick = Pick {
         session: None,
         exclude: &exclude,
+        avoid_groups: &[],
     };
     for _ in 0..4 {
         let lease = pool.acquire(&pick, T0).unwrap();
@@ -669,6 +672,7 @@ fn excluded_keys_are_skipped() {
     let pick = Pick {
         session: None,
         exclude: &exclude,
+        avoid_groups: &[],
     };
     let (retry, skipped) = no_key(&pool, &pick, T0);
     assert_eq!(retry, None);
@@ -894,6 +898,7 @@ fn sticky_pin_waits_out_a_full_key() {
     let pick = Pick {
         session: Some("s1"),
         exclude: &[],
+        avoid_groups: &[],
     };
     let held = pool.acquire(&pick, T0).unwrap();
     assert_eq!(held.key_id().as_str(), "a");
@@ -1279,4 +1284,48 @@ fn unusable_config_values_are_made_safe() {
     // …and a threshold of 0 means the first server error already counts.
     hit(&pool, "b", ServerError, T0);
     assert_eq!(view(&pool, "b", T0).cooldown_until, Some(T0 + 30 * SEC));
+}
+
+#[test]
+fn after_a_rate_limit_keys_of_other_groups_are_preferred() {
+    let mut a = spec("a");
+    a.group = Some("org-1".into());
+    let mut b = spec("b");
+    b.group = Some("org-1".into());
+    let mut c = spec("c");
+    c.group = Some("org-2".into());
+    let pool = KeyPool::new(Config::default(), vec![a, b, c], Vec::new(), T0);
+    let first = pool.acquire(&Pick::default(), T0).unwrap();
+    assert_eq!(first.name(), "name-a");
+    let avoid: Vec<Arc<str>> = vec![first.group().unwrap().clone()];
+    let tried = [first.key_id().clone()];
+    let next = pool
+        .acquire(
+            &Pick {
+                session: None,
+                exclude: &tried,
+                avoid_groups: &avoid,
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        next.name(),
+        "name-c",
+        "b bills to the same organisation as a"
+    );
+
+    // With only same-group keys left, one of them is still tried.
+    let tried = [first.key_id().clone(), next.key_id().clone()];
+    let last = pool
+        .acquire(
+            &Pick {
+                session: None,
+                exclude: &tried,
+                avoid_groups: &avoid,
+            },
+            T0,
+        )
+        .unwrap();
+    assert_eq!(last.name(), "name-b");
 }

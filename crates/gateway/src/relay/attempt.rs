@@ -23,6 +23,8 @@ impl Relay {
     pub async fn forward(&self, ctx: &RequestCtx) -> Result<Response, Error> {
         let inner = &self.inner;
         let mut tried: Vec<KeyId> = Vec::new();
+        // Limits are per organisation: after a 429, keys billing to the same one come last.
+        let mut avoid_groups: Vec<std::sync::Arc<str>> = Vec::new();
         let mut attempts: Vec<AttemptFailure> = Vec::new();
         let mut last: Option<Box<Answer>> = None;
         let mut pool_retry_at = None;
@@ -40,6 +42,7 @@ impl Relay {
             let pick = Pick {
                 session: ctx.session.as_deref(),
                 exclude: &tried,
+                avoid_groups: &avoid_groups,
             };
             let lease = match inner.pool.acquire(&pick, now_ms()) {
                 Ok(lease) => lease,
@@ -62,9 +65,16 @@ impl Relay {
                 }
             };
             tried.push(lease.key_id().clone());
+            let group = lease.group().cloned();
             match self.attempt(ctx, lease, n + 1).await {
                 Attempted::Served(response) => return Ok(response),
                 Attempted::Failed(failure, answer) => {
+                    if failure.outcome.class == OutcomeClass::RateLimited
+                        && let Some(group) = group
+                        && !avoid_groups.contains(&group)
+                    {
+                        avoid_groups.push(group);
+                    }
                     tracing::warn!(
                         request_id = %ctx.request_id,
                         key = %failure.key_name,

@@ -36,6 +36,8 @@ pub struct Options {
     pub extra_toml: String,
     /// How long the simulated upstream takes to process a batch.
     pub batch_processing: std::time::Duration,
+    /// `(key name, group)` labels.
+    pub groups: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -45,13 +47,24 @@ impl Default for Options {
             env: Vec::new(),
             extra_toml: String::new(),
             batch_processing: std::time::Duration::ZERO,
+            groups: Vec::new(),
         }
     }
 }
 
-fn keys_toml(keys: &[MockKey]) -> String {
+fn keys_toml(keys: &[MockKey], groups: &[(&str, &str)]) -> String {
     keys.iter()
-        .map(|k| format!("[[keys]]\nname = {:?}\nsecret = {:?}\n", k.name, k.secret))
+        .map(|k| {
+            let group = groups
+                .iter()
+                .find(|(name, _)| *name == k.name)
+                .map(|(_, g)| format!("group = {g:?}\n"))
+                .unwrap_or_default();
+            format!(
+                "[[keys]]\nname = {:?}\nsecret = {:?}\n{group}",
+                k.name, k.secret
+            )
+        })
         .collect()
 }
 
@@ -75,7 +88,11 @@ impl Harness {
             ("KEYLOOP_POOL__JITTER".into(), "0".into()),
         ];
         env.extend(options.env.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        let toml = format!("{}\n{}", options.extra_toml, keys_toml(&options.keys));
+        let toml = format!(
+            "{}\n{}",
+            options.extra_toml,
+            keys_toml(&options.keys, &options.groups)
+        );
         let gateway = start_gateway(dir.path(), &toml, &env).await;
         let (_, client_key) = keyloop::clients::create(gateway.store.as_ref(), "tests")
             .await
