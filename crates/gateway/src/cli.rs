@@ -101,9 +101,12 @@ enum ClientsCommand {
 struct MockArgs {
     #[arg(long, default_value = "127.0.0.1:9090")]
     listen: SocketAddr,
-    /// NAME=SECRET or NAME=SECRET:RPM; repeat for several. Defaults to three demo keys.
+    /// NAME=SECRET or NAME=SECRET:RPM; repeat for several. Defaults to the demo's keys.
     #[arg(long = "key")]
     keys: Vec<String>,
+    /// Keep the last 100,000 requests for GET /_mock/calls (off: counts only, for load tests).
+    #[arg(long)]
+    record: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -316,6 +319,7 @@ async fn mock_upstream(args: MockArgs) -> anyhow::Result<ExitCode> {
         args.listen,
         keyloop_mock::MockConfig {
             keys,
+            record_calls: args.record,
             ..Default::default()
         },
     )
