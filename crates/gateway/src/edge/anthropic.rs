@@ -51,7 +51,7 @@ pub async fn create_batch(State(state): State<EdgeState>, request: Request) -> R
     };
     let result = state
         .relay
-        .create_batch(&inbound.ctx, &inbound.base_url)
+        .create_batch(&inbound.ctx, &inbound.base_url())
         .await;
     render(&inbound.ctx.request_id, result)
 }
@@ -87,7 +87,7 @@ pub async fn list_batches(
     };
     let result = state
         .relay
-        .list_batches(&inbound.ctx, &listing, &inbound.base_url)
+        .list_batches(&inbound.ctx, &listing, &inbound.base_url())
         .await;
     render(&inbound.ctx.request_id, result)
 }
@@ -129,7 +129,7 @@ async fn batch_call(
     };
     let result = state
         .relay
-        .batch_call(&inbound.ctx, &id, op, &inbound.base_url)
+        .batch_call(&inbound.ctx, &id, op, &inbound.base_url())
         .await;
     render(&inbound.ctx.request_id, result)
 }

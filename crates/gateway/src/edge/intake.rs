@@ -16,8 +16,18 @@ use crate::relay::{self, CallKind, Caller, RequestCtx, ResponseBody};
 /// The parts of an inbound request the handlers work with.
 pub struct Inbound {
     pub ctx: RequestCtx,
+}
+
+impl Inbound {
     /// `http://host` as the client reached us, for URLs we hand back (batch `results_url`).
-    pub base_url: String,
+    pub fn base_url(&self) -> String {
+        let headers = &self.ctx.headers;
+        format!(
+            "{}://{}",
+            header_str(headers, "x-forwarded-proto").unwrap_or("http"),
+            header_str(headers, "host").unwrap_or("localhost")
+        )
+    }
 }
 
 /// A refusal, already rendered.
@@ -66,11 +76,6 @@ impl EdgeState {
             .uri
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
-        let base_url = format!(
-            "{}://{}",
-            header_str(&parts.headers, "x-forwarded-proto").unwrap_or("http"),
-            header_str(&parts.headers, "host").unwrap_or("localhost")
-        );
         Ok(Inbound {
             ctx: RequestCtx {
                 request_id,
@@ -86,7 +91,6 @@ impl EdgeState {
                 started,
                 deadline: started + self.config.request_timeout,
             },
-            base_url,
         })
     }
 
