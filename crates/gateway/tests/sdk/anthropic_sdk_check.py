@@ -59,7 +59,7 @@ def streaming():
 
 
 def tool_round_trip():
-    messages = [{"role": "user", "content": "Is it raining in Paris?"}]
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
     first = client.messages.create(model=MODEL, max_tokens=256, tools=[WEATHER], messages=messages)
     assert first.stop_reason == "tool_use", first.stop_reason
     call = next(b for b in first.content if b.type == "tool_use")

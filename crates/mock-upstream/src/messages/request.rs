@@ -44,8 +44,7 @@ struct Message {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Content {
-    /// Checked to be a string, never read.
-    Text(#[allow(dead_code)] String),
+    Text(String),
     Blocks(Vec<Block>),
 }
 
@@ -55,6 +54,8 @@ struct Block {
     kind: String,
     #[serde(default)]
     content: Option<Value>,
+    #[serde(default)]
+    text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -192,7 +193,8 @@ fn turn(messages: &[Message], tools: &[Tool], choice: Option<&ToolChoice>) -> Tu
     let tool = match choice.map(|c| (c.kind.as_str(), c.name.as_deref())) {
         Some(("none", _)) => None,
         Some(("tool", Some(name))) => tools.iter().find(|t| t.name.as_deref() == Some(name)),
-        _ => tools.first(),
+        Some(("any", _)) => tools.first(),
+        _ => last_user.and_then(|m| asked_tool(&user_text(m), tools)),
     };
     match tool {
         Some(tool) => Turn::CallTool {
@@ -205,6 +207,43 @@ fn turn(messages: &[Message], tools: &[Tool], choice: Option<&ToolChoice>) -> Tu
         },
         None => Turn::Text,
     }
+}
+
+/// The text of a user message, lower-cased.
+fn user_text(message: &Message) -> String {
+    match &message.content {
+        Content::Text(text) => text.to_lowercase(),
+        Content::Blocks(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.text.as_deref())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase(),
+    }
+}
+
+/// With `tool_choice` auto, the tool the user's words ask for: the first whose name has a part
+/// of four letters or more (split on `_`, `-` and case changes) in the last user message.
+/// Agents that always send tools (Claude Code sends two dozen) thus get plain text for
+/// "say hi", and a tool call for "what's the weather" when `get_weather` is offered.
+fn asked_tool<'t>(text: &str, tools: &'t [Tool]) -> Option<&'t Tool> {
+    tools.iter().find(|tool| {
+        let name = tool.name.as_deref().unwrap_or_default();
+        name_parts(name)
+            .into_iter()
+            .any(|part| part.len() >= 4 && text.contains(&part))
+    })
+}
+
+fn name_parts(name: &str) -> Vec<String> {
+    let mut spaced = String::with_capacity(name.len() + 4);
+    for (i, c) in name.char_indices() {
+        if c.is_uppercase() && i > 0 {
+            spaced.push(' ');
+        }
+        spaced.push(if c == '_' || c == '-' { ' ' } else { c });
+    }
+    spaced.split_whitespace().map(str::to_lowercase).collect()
 }
 
 /// An input satisfying the schema's required properties: strings "example", numbers 1,

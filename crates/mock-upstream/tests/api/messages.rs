@@ -83,6 +83,26 @@ fn with_tools(messages: Value) -> Value {
 }
 
 #[tokio::test]
+async fn offered_tools_are_only_called_when_the_user_asks_for_one() {
+    let mock = start().await;
+    let body = with_tools(json!([{"role": "user", "content": "say hi"}]));
+    let answer = json_of(messages(&mock, &body).await).await;
+    assert_eq!(answer["stop_reason"], "end_turn");
+    assert!(
+        answer["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["type"] == "text")
+    );
+
+    let mut forced = with_tools(json!([{"role": "user", "content": "say hi"}]));
+    forced["tool_choice"] = json!({"type": "any"});
+    let answer = json_of(messages(&mock, &forced).await).await;
+    assert_eq!(answer["stop_reason"], "tool_use");
+}
+
+#[tokio::test]
 async fn tools_give_a_text_block_then_a_tool_use() {
     let mock = start().await;
     let body = with_tools(json!([{"role": "user", "content": "Weather in Paris?"}]));
