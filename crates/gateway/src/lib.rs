@@ -9,6 +9,7 @@
 //! protocol-correct error event. `store` keeps credentials (sealed by `vault`), their state,
 //! clients and batch affinity; `app` wires it all and owns every background task.
 
+pub mod accounting;
 pub mod app;
 pub mod cli;
 pub mod clients;
