@@ -14,6 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accounting::{Accountant, recorder};
+use crate::admin;
 use crate::clients::ClientDirectory;
 use crate::config::Config;
 use crate::edge::{self, EdgeConfig, EdgeState, Readiness};
@@ -22,19 +24,22 @@ use crate::pool::{KeyPool, KeySpec, KeyView};
 use crate::providers::Anthropic;
 use crate::relay::Relay;
 use crate::relay::probe::Prober;
-use crate::store::{self, Store, TransitionRow};
+use crate::store::{self, Ledger, Retention, Store, Stores, TransitionRow};
+use crate::telemetry::metrics::Metrics;
 use crate::types::{KeyId, now_ms};
 use crate::vault::{self, Vault};
 
 /// How often the server re-reads clients and credentials changed by the CLI.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
-/// The store and the vault that opens its secrets, checked against each other.
-pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Vault)> {
+/// The store (with its usage ledger) and the vault that opens its secrets, checked against
+/// each other.
+pub async fn open_store(config: &Config) -> anyhow::Result<(Stores, Vault)> {
     let path = config.database_path();
-    let store = store::connect_sqlite(&path)
+    let stores = store::open_sqlite(&path)
         .await
         .with_context(|| format!("cannot open the store at {}", path.display()))?;
+    let store = &stores.store;
     let (master_key, origin) = vault::load_master_key(
         config.master_key.as_ref().map(|s| s.expose().clone()),
         config.master_key_file.as_deref(),
@@ -49,14 +54,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Vaul
             vault::MASTER_KEY_ENV
         );
     }
-    Ok((store, vault))
+    Ok((stores, vault))
 }
 
 /// A running gateway.
 pub struct Running {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub pool: KeyPool,
     pub store: Arc<dyn Store>,
+    pub ledger: Arc<dyn Ledger>,
+    pub accountant: Accountant,
+    pub metrics: Metrics,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     grace: Duration,
@@ -83,6 +92,11 @@ impl Running {
         self.shutdown.cancel();
         self.wait().await;
     }
+
+    /// Waits until every usage record generated so far is written or dropped.
+    pub async fn ledger_settled(&self) {
+        self.accountant.ledger_counters().settled().await;
+    }
 }
 
 struct StoreReadiness(Arc<dyn Store>);
@@ -96,7 +110,7 @@ impl Readiness for StoreReadiness {
 
 /// Starts the gateway on the configured address (port 0 picks a free one).
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let (store, vault) = open_store(&config).await?;
+    let (Stores { store, ledger }, vault) = open_store(&config).await?;
     keyring::sync_config_keys(store.as_ref(), &vault, &config.keys).await?;
     let specs = keyring::load_specs(store.as_ref(), &vault).await?;
     let persisted = store
@@ -107,8 +121,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .collect();
     let pool = KeyPool::new(config.pool.clone(), specs, persisted, now_ms());
     let upstream = Anthropic::new(&config.upstream);
+    let metrics = Metrics::new(config.gen_ai_metrics);
+    let (recorder, writer) = recorder::channel(ledger.clone(), config.ledger.writer.clone());
+    let accountant = Accountant::new(config.prices.clone(), recorder, metrics.clone());
     let relay = Relay::new(
         pool.clone(),
+        accountant.clone(),
         upstream.clone(),
         config.upstream.clone(),
         store.clone(),
@@ -122,9 +140,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
+    // The ledger writer stops last: it is told only once the servers have drained.
+    let servers_done = CancellationToken::new();
+    tracker.spawn(writer.run(servers_done.clone()));
+    tracker.spawn(
+        metrics
+            .clone()
+            .upkeep(Duration::from_secs(5), shutdown.clone()),
+    );
+    tracker.spawn(retention(
+        ledger.clone(),
+        config.ledger.clone(),
+        shutdown.clone(),
+    ));
     tracker.spawn(persist_transitions(
         pool.clone(),
         store.clone(),
+        metrics.clone(),
         shutdown.clone(),
     ));
     tracker.spawn(
@@ -154,6 +186,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             session_header: config.session_header.clone(),
         },
         Arc::new(StoreReadiness(store.clone())),
+        metrics.clone(),
     );
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -163,30 +196,104 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // Small SSE frames must leave at once, not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
     });
-    let router = edge::router(edge);
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (admin)", config.admin_listen))?;
+    let admin_addr = admin_listener.local_addr()?;
+    let gauges = {
+        let pool = pool.clone();
+        let accountant = accountant.clone();
+        let metrics = metrics.clone();
+        move || refresh_gauges(&pool, &accountant, &metrics)
+    };
+    let admin_router = admin::router(metrics.clone(), Arc::new(gauges));
+
     let stop = shutdown.clone();
+    let router = edge::router(edge);
+    let api = axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let admin_api = axum::serve(admin_listener, admin_router)
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
     tracker.spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-            stop.cancel();
+        let (api, admin_api) = tokio::join!(api.into_future(), admin_api.into_future());
+        for (name, served) in [("api", api), ("admin", admin_api)] {
+            if let Err(e) = served {
+                tracing::error!(error = %e, listener = name, "server stopped");
+                stop.cancel();
+            }
         }
+        servers_done.cancel();
     });
-    tracing::info!(%addr, credentials = pool.len(), "keyloop is listening");
+    tracing::info!(%addr, %admin_addr, credentials = pool.len(), "keyloop is listening");
     Ok(Running {
         addr,
+        admin_addr,
         pool,
         store,
+        ledger,
+        accountant,
+        metrics,
         shutdown,
         tracker,
         grace: config.server.shutdown_grace,
     })
 }
 
+/// Gauges read at scrape time: credential states and the ledger's counters.
+fn refresh_gauges(pool: &KeyPool, accountant: &Accountant, metrics: &Metrics) {
+    let mut counts: Vec<(&'static str, u64)> = ["active", "cooling_down", "probing", "disabled"]
+        .into_iter()
+        .map(|s| (s, 0))
+        .collect();
+    for view in pool.snapshot(now_ms()) {
+        if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == view.state) {
+            entry.1 += 1;
+        }
+    }
+    metrics.set_credential_states(&counts);
+    let stats = accountant.ledger_stats();
+    metrics.ledger(stats.queued, stats.written, stats.dropped, stats.generated);
+}
+
+/// Deletes raw records and roll-ups past their retention, once at start-up and then hourly.
+async fn retention(
+    ledger: Arc<dyn Ledger>,
+    config: crate::config::LedgerConfig,
+    shutdown: CancellationToken,
+) {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let now = now_ms();
+        let cut = Retention {
+            raw_before: now - ms(config.raw_retention),
+            minute_before: now - ms(config.minute_retention),
+            hour_before: now - ms(config.hour_retention),
+        };
+        match ledger.purge(&cut).await {
+            Ok(purged) if purged.raw + purged.minute + purged.hour > 0 => {
+                tracing::info!(
+                    raw = purged.raw,
+                    minute = purged.minute,
+                    hour = purged.hour,
+                    "usage retention applied"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "usage retention failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}
+
 /// Every credential transition is persisted, so health survives a restart.
-async fn persist_transitions(pool: KeyPool, store: Arc<dyn Store>, shutdown: CancellationToken) {
+async fn persist_transitions(
+    pool: KeyPool,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
     let mut transitions = pool.subscribe();
     loop {
         let received = tokio::select! {
@@ -195,6 +302,7 @@ async fn persist_transitions(pool: KeyPool, store: Arc<dyn Store>, shutdown: Can
         };
         match received {
             Ok(t) => {
+                metrics.credential_transition(t.from, t.to);
                 let row = TransitionRow {
                     key_id: t.key_id.to_string(),
                     at: t.at,

@@ -41,6 +41,8 @@ enum Command {
     /// Manage gateway clients and their keys.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Summarise usage from the ledger: requests, tokens, cost and latency per group.
+    Usage(UsageArgs),
     /// Run the simulated Anthropic API (for trying keyloop without real keys).
     MockUpstream(MockArgs),
     /// Start a simulated upstream, keyloop in front of it, and light traffic: watch /status.
@@ -95,6 +97,16 @@ enum ClientsCommand {
     Revoke {
         name: String,
     },
+}
+
+#[derive(Args)]
+struct UsageArgs {
+    /// How far back: `90m`, `24h`, `7d`.
+    #[arg(long, default_value = "24h")]
+    since: String,
+    /// Group rows by `model`, `credential`, `client`, or `none`.
+    #[arg(long, default_value = "model")]
+    by: String,
 }
 
 #[derive(Args)]
@@ -159,6 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Keys(command) => keys(load(cli.config.as_deref())?, command).await,
         Command::Clients(command) => clients(load(cli.config.as_deref())?, command).await,
+        Command::Usage(args) => usage(load(cli.config.as_deref())?, args).await,
         Command::MockUpstream(args) => mock_upstream(args).await,
         Command::Demo(args) => demo::run(args).await,
     }
@@ -199,7 +212,8 @@ fn read_secret(secret_env: Option<&str>) -> anyhow::Result<Secret<String>> {
 }
 
 async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<ExitCode> {
-    let (store, vault) = app::open_store(&config).await?;
+    let (stores, vault) = app::open_store(&config).await?;
+    let store = stores.store;
     match command {
         KeysCommand::Add(add) => {
             let kind = match add.kind.as_deref() {
@@ -270,7 +284,8 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<ExitCode> 
 }
 
 async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<ExitCode> {
-    let (store, _vault) = app::open_store(&config).await?;
+    let (stores, _vault) = app::open_store(&config).await?;
+    let store = stores.store;
     match command {
         ClientsCommand::Create { name } => {
             let (row, key) = clients::create(store.as_ref(), &name).await?;
@@ -297,6 +312,101 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<Exit
             store.revoke_client(&name, crate::types::now_ms()).await?;
             println!("revoked {name}");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `90m`, `24h`, `7d` → milliseconds.
+fn parse_span(text: &str) -> anyhow::Result<i64> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number
+        .parse()
+        .with_context(|| format!("--since {text:?}: expected a number and m, h or d (e.g. 24h)"))?;
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => bail!("--since {text:?}: the unit must be m, h or d"),
+    };
+    Ok(n.saturating_mul(unit_ms))
+}
+
+fn dollars(nanos: i64) -> String {
+    format!("{:.4}", nanos as f64 / 1e9)
+}
+
+async fn usage(config: Config, args: UsageArgs) -> anyhow::Result<ExitCode> {
+    use crate::store::{Bucket, GroupBy, RollupQuery};
+    let group_by = match args.by.as_str() {
+        "model" => GroupBy::Model,
+        "credential" => GroupBy::Credential,
+        "client" => GroupBy::Client,
+        "none" => GroupBy::None,
+        other => bail!("--by {other:?}: expected model, credential, client or none"),
+    };
+    let span = parse_span(&args.since)?;
+    let (stores, _vault) = app::open_store(&config).await?;
+    let now = crate::types::now_ms();
+    let rows = stores
+        .ledger
+        .rollup(&RollupQuery {
+            since: Some(now - span),
+            until: None,
+            bucket: Bucket::Total,
+            group_by,
+        })
+        .await?;
+    println!(
+        "{:<32} {:>9} {:>7} {:>12} {:>11} {:>12} {:>12} {:>12} {:>8} {:>8}",
+        args.by.to_uppercase(),
+        "REQUESTS",
+        "ERRORS",
+        "INPUT",
+        "OUTPUT",
+        "CACHE READ",
+        "CACHE WRITE",
+        "COST USD",
+        "P50 MS",
+        "P95 MS"
+    );
+    let mut total_cost = 0;
+    let mut unpriced = 0;
+    for row in &rows {
+        let errors = row.requests
+            - row.outcome_count(crate::accounting::RequestOutcome::Success)
+            - row.outcome_count(crate::accounting::RequestOutcome::ClientError);
+        let name = row
+            .group_name
+            .as_deref()
+            .or(row.group.as_deref())
+            .filter(|g| !g.is_empty())
+            .unwrap_or("-");
+        let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+        println!(
+            "{:<32} {:>9} {:>7} {:>12} {:>11} {:>12} {:>12} {:>12} {:>8} {:>8}",
+            name,
+            row.requests,
+            errors,
+            row.input_tokens,
+            row.output_tokens,
+            row.cache_read_tokens,
+            row.cache_write_tokens(),
+            dollars(row.cost_nanos),
+            ms(row.p50_latency_ms()),
+            ms(row.p95_latency_ms()),
+        );
+        total_cost += row.cost_nanos;
+        unpriced += row.unpriced_requests;
+    }
+    if rows.is_empty() {
+        println!("(no requests in the last {})", args.since);
+    } else {
+        println!("total cost {} USD", dollars(total_cost));
+    }
+    if unpriced > 0 {
+        println!(
+            "{unpriced} request(s) used a model with no price: add it under [pricing.models] to cost them"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

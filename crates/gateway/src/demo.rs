@@ -88,6 +88,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     std::fs::write(&file, toml)?;
     let env: Vec<(String, String)> = vec![
         ("KEYLOOP_SERVER__LISTEN".into(), args.listen.to_string()),
+        ("KEYLOOP_ADMIN__LISTEN".into(), "127.0.0.1:0".into()),
         (
             "KEYLOOP_STORAGE__DATA_DIR".into(),
             data_dir.path().display().to_string(),
@@ -108,13 +109,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         format: config::LogFormat::Text,
         level: "warn,keyloop::pool=info".into(),
     });
-    let (store, _) = app::open_store(&config).await?;
-    let (_, client_key) = clients::create(store.as_ref(), "demo").await?;
-    drop(store);
+    let (stores, _) = app::open_store(&config).await?;
+    let (_, client_key) = clients::create(stores.store.as_ref(), "demo").await?;
+    drop(stores);
     let running = app::start(config).await?;
     let base = format!("http://{}", running.addr);
     println!("keyloop demo");
     println!("  gateway        {base}   (status: {base}/status)");
+    println!("  metrics        http://{}/metrics", running.admin_addr);
     println!("  upstream (sim) {}", mock.url());
     println!("  client key     {}", client_key.expose());
     println!(

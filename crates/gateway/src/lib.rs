@@ -10,6 +10,7 @@
 //! clients and batch affinity; `app` wires it all and owns every background task.
 
 pub mod accounting;
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clients;

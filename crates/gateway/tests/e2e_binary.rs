@@ -17,6 +17,7 @@ fn keyloop(dir: &Path, master_key: &str) -> Command {
         .env("KEYLOOP_STORAGE__DATA_DIR", dir)
         .env("KEYLOOP_MASTER_KEY", master_key)
         .env("KEYLOOP_SERVER__LISTEN", "127.0.0.1:0")
+        .env("KEYLOOP_ADMIN__LISTEN", "127.0.0.1:0")
         .env("KEYLOOP_LOG__FORMAT", "json");
     command
 }

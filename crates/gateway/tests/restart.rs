@@ -91,6 +91,7 @@ async fn a_wrong_master_key_refuses_to_start() {
     let env = |key: &str| -> Vec<(String, String)> {
         vec![
             ("KEYLOOP_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
+            ("KEYLOOP_ADMIN__LISTEN".into(), "127.0.0.1:0".into()),
             (
                 "KEYLOOP_STORAGE__DATA_DIR".into(),
                 dir.path().display().to_string(),

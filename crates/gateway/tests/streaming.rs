@@ -158,11 +158,14 @@ async fn a_client_disconnect_cancels_the_upstream_and_frees_the_credential() {
     assert!(!first.is_empty());
     assert_eq!(h.status().await["credentials"][0]["in_flight"], 1);
     drop(response);
-    // No event announces a released slot, so watch the status until it shows one.
-    support::eventually(Duration::from_secs(5), || async {
-        h.status().await["credentials"][0]["in_flight"] == 0
-    })
-    .await;
+    // The gateway drops its upstream request: the simulated upstream sees its stream abandoned.
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        h.mock.wait_for_abandoned("alpha", 1),
+    )
+    .await
+    .expect("the upstream request is cancelled");
+    assert_eq!(h.status().await["credentials"][0]["in_flight"], 0);
     assert_eq!(
         h.state_of("alpha").await,
         "active",

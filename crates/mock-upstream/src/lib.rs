@@ -226,6 +226,26 @@ impl MockUpstream {
         state.recorder.wait_for(&key.tally, n).await;
     }
 
+    /// Event streams of `key_name` whose client went away before the last event was sent
+    /// (the gateway cancelling an upstream request shows up here).
+    pub fn abandoned_streams(&self, key_name: &str) -> usize {
+        let state = self.server.state();
+        state
+            .keys
+            .by_name(key_name)
+            .map_or(0, |key| key.tally.abandoned())
+    }
+
+    /// Resolves once `abandoned_streams(key_name) >= n`.
+    ///
+    /// # Panics
+    /// If no configured key is named `key_name`.
+    pub async fn wait_for_abandoned(&self, key_name: &str, n: usize) {
+        let state = self.server.state();
+        let key = state.key_named(key_name);
+        key.tally.wait_for_abandoned(n).await;
+    }
+
     /// Forgets recorded calls, counts and per-status statistics.
     pub fn reset_calls(&self) {
         let state = self.server.state();

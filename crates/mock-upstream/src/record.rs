@@ -53,9 +53,34 @@ impl RecordedCall {
 pub(crate) struct Tally {
     calls: AtomicUsize,
     by_status: Mutex<BTreeMap<u16, u64>>,
+    /// Streams whose client went away before the last frame was sent.
+    abandoned: AtomicUsize,
+    abandoned_changed: Notify,
 }
 
 impl Tally {
+    pub(crate) fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn count_abandoned(&self) {
+        self.abandoned.fetch_add(1, Ordering::AcqRel);
+        self.abandoned_changed.notify_waiters();
+    }
+
+    /// Resolves once `abandoned() >= n`.
+    pub(crate) async fn wait_for_abandoned(&self, n: usize) {
+        loop {
+            let changed = self.abandoned_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.abandoned() >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     pub(crate) fn calls(&self) -> usize {
         self.calls.load(Ordering::Acquire)
     }
@@ -70,6 +95,7 @@ impl Tally {
 
     fn reset(&self) {
         self.calls.store(0, Ordering::Release);
+        self.abandoned.store(0, Ordering::Release);
         self.by_status.lock().clear();
     }
 }

@@ -272,7 +272,13 @@ impl Call<'_> {
         };
         let shape = Shape::of(scenario);
         let mut response = if stream {
-            stream::sse(answer.events(), shape, self.pacing().interval, self.stop())
+            stream::sse(
+                answer.events(),
+                shape,
+                self.pacing().interval,
+                self.stop(),
+                self.key,
+            )
         } else {
             stream::json(answer.to_json(), shape, self.stop(), self.request_id).await
         };

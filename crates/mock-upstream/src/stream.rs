@@ -3,6 +3,7 @@
 //! non-streaming counterparts of those shapes.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::error::ApiError;
+use crate::keys::KeyState;
 use crate::limits::Cost;
 use crate::scenario::Scenario;
 
@@ -125,6 +127,16 @@ struct Playback {
     delay: Option<(usize, Duration)>,
     end: End,
     stop: Stop,
+    /// Counts the stream as abandoned if it is dropped before playing out.
+    watch: Option<Arc<KeyState>>,
+}
+
+impl Drop for Playback {
+    fn drop(&mut self) {
+        if let Some(key) = self.watch.take() {
+            key.tally.count_abandoned();
+        }
+    }
 }
 
 impl Playback {
@@ -145,6 +157,8 @@ impl Playback {
             self.sent += 1;
             return Some((Ok(frame), self));
         }
+        // Played out as scripted: whatever happens next is not the client leaving.
+        self.watch = None;
         match std::mem::replace(&mut self.end, End::Close) {
             End::Close => None,
             End::Cut => {
@@ -161,7 +175,13 @@ impl Playback {
 }
 
 /// A 200 event stream playing `events` in `shape`, `interval` apart.
-pub(crate) fn sse(events: Events, shape: Shape, interval: Duration, stop: Stop) -> Response {
+pub(crate) fn sse(
+    events: Events,
+    shape: Shape,
+    interval: Duration,
+    stop: Stop,
+    key: &Arc<KeyState>,
+) -> Response {
     let overloaded = || frame("error", &ApiError::overloaded().to_event_json());
     let first_n = |n: usize| events.frames.iter().take(n).cloned().collect::<Vec<_>>();
     let (frames, delay, end) = match shape {
@@ -190,6 +210,7 @@ pub(crate) fn sse(events: Events, shape: Shape, interval: Duration, stop: Stop) 
         delay,
         end,
         stop,
+        watch: Some(Arc::clone(key)),
     };
     respond(StatusCode::OK, EVENT_STREAM, playback.into_body())
 }
@@ -206,6 +227,7 @@ pub(crate) async fn json(body: Bytes, shape: Shape, mut stop: Stop, request_id: 
             delay: None,
             end,
             stop,
+            watch: None,
         };
         respond(StatusCode::OK, "application/json", playback.into_body())
     };
@@ -240,6 +262,7 @@ pub(crate) fn replay(
             delay: None,
             end: End::Close,
             stop,
+            watch: None,
         };
         playback.into_body()
     } else {

@@ -2,6 +2,76 @@
 //! a bounded background writer. Imports no framework or driver; the request path never waits
 //! on the store.
 
+pub mod pricing;
 pub mod record;
+pub mod recorder;
 
+use std::sync::Arc;
+
+pub use pricing::{CostContext, PriceTable};
 pub use record::{FailedAttempt, RequestOutcome, Route, UsageRecord};
+pub use recorder::{LedgerStats, Recorder};
+
+use crate::telemetry::metrics::Metrics;
+
+/// Prices a finished request, counts it, and queues it for the ledger.
+#[derive(Clone)]
+pub struct Accountant {
+    prices: Arc<PriceTable>,
+    recorder: Recorder,
+    metrics: Metrics,
+}
+
+impl Accountant {
+    pub fn new(prices: PriceTable, recorder: Recorder, metrics: Metrics) -> Self {
+        Self {
+            prices: Arc::new(prices),
+            recorder,
+            metrics,
+        }
+    }
+
+    /// Never waits: pricing is arithmetic, metrics are atomics, the ledger queue is bounded.
+    pub fn settle(&self, mut record: UsageRecord) {
+        record.cost_nanos = self.price(&record);
+        self.metrics.request_finished(&record);
+        self.recorder.record(record);
+    }
+
+    /// The record's cost, by the model the upstream says served it (that is what it billed).
+    /// A request that used no tokens costs nothing even when its model has no price.
+    pub fn price(&self, record: &UsageRecord) -> Option<i64> {
+        let usage = &record.usage;
+        if usage.input_tokens == 0
+            && usage.output_tokens == 0
+            && usage.cache_read_tokens == 0
+            && usage.cache_write_tokens == 0
+        {
+            return Some(0);
+        }
+        let model = record
+            .served_model
+            .as_deref()
+            .or(record.requested_model.as_deref())?;
+        let (client_multiplier_ppm, model_multiplier_ppm) = self
+            .prices
+            .multipliers_for(record.client_name.as_deref(), model);
+        self.prices.cost(
+            Some(model),
+            usage,
+            &CostContext {
+                batch: record.batch,
+                client_multiplier_ppm,
+                model_multiplier_ppm,
+            },
+        )
+    }
+
+    pub fn ledger_stats(&self) -> LedgerStats {
+        self.recorder.stats()
+    }
+
+    pub fn ledger_counters(&self) -> Arc<recorder::Counters> {
+        self.recorder.counters()
+    }
+}

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::accounting::PriceTable;
+use crate::accounting::recorder;
 use crate::pool;
 use crate::types::{KeyKind, Secret};
 pub use raw::RawConfig;
@@ -26,7 +28,19 @@ pub struct Config {
     pub pool: pool::Config,
     pub session_header: String,
     pub log: LogConfig,
+    pub admin_listen: SocketAddr,
+    pub ledger: LedgerConfig,
+    pub gen_ai_metrics: bool,
+    pub prices: PriceTable,
     pub keys: Vec<KeyConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    pub writer: recorder::Config,
+    pub raw_retention: Duration,
+    pub minute_retention: Duration,
+    pub hour_retention: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +100,9 @@ pub enum Error {
     Syntax { origin: String, message: String },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// Names its own field (`pricing.models."claude-x".input: …`).
+    #[error(transparent)]
+    Pricing(#[from] crate::accounting::pricing::Error),
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
@@ -262,7 +279,34 @@ impl Config {
                 enabled: key.enabled,
             });
         }
+        let admin_listen = raw
+            .admin
+            .listen
+            .parse()
+            .map_err(|e| invalid("admin.listen", format!("{e}: {:?}", raw.admin.listen)))?;
+        let days = |field: &str, d: u64| secs(field, d.saturating_mul(86_400));
+        let ledger = LedgerConfig {
+            writer: recorder::Config {
+                queue: positive("ledger.queue", raw.ledger.queue as u64)? as usize,
+                max_batch: positive("ledger.max-batch", raw.ledger.max_batch as u64)? as usize,
+                max_delay: Duration::from_millis(positive(
+                    "ledger.max-delay-ms",
+                    raw.ledger.max_delay_ms,
+                )?),
+            },
+            raw_retention: days("ledger.raw-retention-days", raw.ledger.raw_retention_days)?,
+            minute_retention: days(
+                "ledger.minute-retention-days",
+                raw.ledger.minute_retention_days,
+            )?,
+            hour_retention: days("ledger.hour-retention-days", raw.ledger.hour_retention_days)?,
+        };
+        let prices = PriceTable::shipped().with_overrides(&raw.pricing)?;
         Ok(Config {
+            admin_listen,
+            ledger,
+            gen_ai_metrics: raw.metrics.gen_ai,
+            prices,
             server,
             data_dir: PathBuf::from(raw.storage.data_dir),
             master_key_file: raw.security.master_key_file.map(PathBuf::from),

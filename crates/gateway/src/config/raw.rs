@@ -12,6 +12,11 @@ pub struct RawConfig {
     pub upstream: RawUpstream,
     pub pool: RawPool,
     pub log: RawLog,
+    pub admin: RawAdmin,
+    pub ledger: RawLedger,
+    pub metrics: RawMetrics,
+    /// Price corrections, extra models, aliases and multipliers over the shipped table.
+    pub pricing: crate::accounting::pricing::PricingConfig,
     /// Upstream credentials declared in the file; synced into the store at start-up.
     pub keys: Vec<RawKey>,
 }
@@ -204,4 +209,59 @@ fn one() -> u32 {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawAdmin {
+    /// Address of the operator surface (`/metrics`, later the admin API and panel). Loopback
+    /// by default: it is not meant for clients.
+    pub listen: String,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8081".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawLedger {
+    /// Usage records waiting for the writer; beyond this they are dropped (and counted)
+    /// rather than ever slowing a request.
+    pub queue: usize,
+    /// Most records committed in one transaction.
+    pub max_batch: usize,
+    /// Longest a record waits for its batch to fill, in milliseconds.
+    pub max_delay_ms: u64,
+    /// Days raw usage records (the request log) are kept.
+    pub raw_retention_days: u64,
+    /// Days per-minute roll-ups are kept.
+    pub minute_retention_days: u64,
+    /// Days per-hour roll-ups are kept.
+    pub hour_retention_days: u64,
+}
+
+impl Default for RawLedger {
+    fn default() -> Self {
+        Self {
+            queue: 16_384,
+            max_batch: 500,
+            max_delay_ms: 200,
+            raw_retention_days: 30,
+            minute_retention_days: 14,
+            hour_retention_days: 400,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawMetrics {
+    /// Also export the OpenTelemetry `gen_ai.*` metrics (semantic conventions still in
+    /// development upstream, hence off by default).
+    pub gen_ai: bool,
 }

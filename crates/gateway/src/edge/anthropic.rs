@@ -7,45 +7,49 @@ use serde::Deserialize;
 
 use super::EdgeState;
 use super::error::ApiError;
-use super::intake::render;
-use crate::relay::{BatchListing, BatchOp, CallKind};
+use crate::relay::{BatchListing, BatchOp, CallKind, Route};
 
 pub async fn messages(State(state): State<EdgeState>, request: Request) -> Response {
-    generate(state, request).await
+    generate(state, request, Route::Messages).await
 }
 
 pub async fn complete(State(state): State<EdgeState>, request: Request) -> Response {
-    generate(state, request).await
+    generate(state, request, Route::Complete).await
 }
 
-async fn generate(state: EdgeState, request: Request) -> Response {
-    let inbound = match state.take_in(request, CallKind::Generate).await {
+async fn generate(state: EdgeState, request: Request, route: Route) -> Response {
+    let _flight = state.metrics.in_flight();
+    let inbound = match state.take_in(request, CallKind::Generate, route).await {
         Ok(inbound) => inbound,
         Err(refusal) => return refusal,
     };
     let result = state.relay.forward(&inbound.ctx).await;
-    render(&inbound.ctx.request_id, result)
+    state.finish(&inbound.ctx, result)
 }
 
 pub async fn count_tokens(State(state): State<EdgeState>, request: Request) -> Response {
-    query(state, request).await
+    query(state, request, Route::CountTokens).await
 }
 
 pub async fn models(State(state): State<EdgeState>, request: Request) -> Response {
-    query(state, request).await
+    query(state, request, Route::Models).await
 }
 
-async fn query(state: EdgeState, request: Request) -> Response {
-    let inbound = match state.take_in(request, CallKind::Query).await {
+async fn query(state: EdgeState, request: Request, route: Route) -> Response {
+    let _flight = state.metrics.in_flight();
+    let inbound = match state.take_in(request, CallKind::Query, route).await {
         Ok(inbound) => inbound,
         Err(refusal) => return refusal,
     };
     let result = state.relay.forward(&inbound.ctx).await;
-    render(&inbound.ctx.request_id, result)
+    state.finish(&inbound.ctx, result)
 }
 
 pub async fn create_batch(State(state): State<EdgeState>, request: Request) -> Response {
-    let inbound = match state.take_in(request, CallKind::Query).await {
+    let inbound = match state
+        .take_in(request, CallKind::Query, Route::Batches)
+        .await
+    {
         Ok(inbound) => inbound,
         Err(refusal) => return refusal,
     };
@@ -53,7 +57,7 @@ pub async fn create_batch(State(state): State<EdgeState>, request: Request) -> R
         .relay
         .create_batch(&inbound.ctx, &inbound.base_url())
         .await;
-    render(&inbound.ctx.request_id, result)
+    state.finish(&inbound.ctx, result)
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,7 +72,10 @@ pub async fn list_batches(
     Query(params): Query<ListParams>,
     request: Request,
 ) -> Response {
-    let inbound = match state.take_in(request, CallKind::Query).await {
+    let inbound = match state
+        .take_in(request, CallKind::Query, Route::Batches)
+        .await
+    {
         Ok(inbound) => inbound,
         Err(refusal) => return refusal,
     };
@@ -89,7 +96,7 @@ pub async fn list_batches(
         .relay
         .list_batches(&inbound.ctx, &listing, &inbound.base_url())
         .await;
-    render(&inbound.ctx.request_id, result)
+    state.finish(&inbound.ctx, result)
 }
 
 pub async fn retrieve_batch(
@@ -123,7 +130,7 @@ async fn batch_call(
     op: BatchOp,
     kind: CallKind,
 ) -> Response {
-    let inbound = match state.take_in(request, kind).await {
+    let inbound = match state.take_in(request, kind, Route::Batches).await {
         Ok(inbound) => inbound,
         Err(refusal) => return refusal,
     };
@@ -131,7 +138,7 @@ async fn batch_call(
         .relay
         .batch_call(&inbound.ctx, &id, op, &inbound.base_url())
         .await;
-    render(&inbound.ctx.request_id, result)
+    state.finish(&inbound.ctx, result)
 }
 
 pub async fn unknown_route(State(state): State<EdgeState>, request: Request) -> Response {

@@ -68,7 +68,7 @@ fn secs_until(at: Option<i64>) -> u64 {
 
 /// A relay failure in the client's terms. `Err` carries the upstream's own last answer, which
 /// is passed through as it was when the failure was the provider's (5xx, 529).
-pub fn from_relay(error: relay::Error) -> Result<ApiError, Box<relay::Answer>> {
+pub fn from_relay(error: &relay::Error) -> Result<ApiError, &relay::Answer> {
     use relay::Error as E;
     Ok(match error {
         E::NoKeyAvailable { configured: 0, .. } => ApiError::new(
@@ -82,7 +82,7 @@ pub fn from_relay(error: relay::Error) -> Result<ApiError, Box<relay::Answer>> {
             let mut cooling = 0;
             let mut disabled = 0;
             let mut full = 0;
-            for skip in &skipped {
+            for skip in skipped {
                 match skip.reason {
                     crate::pool::SkipReason::Full => full += 1,
                     crate::pool::SkipReason::Disabled => disabled += 1,
@@ -92,7 +92,7 @@ pub fn from_relay(error: relay::Error) -> Result<ApiError, Box<relay::Answer>> {
             let wait = if cooling == 0 && full > 0 {
                 1
             } else {
-                secs_until(retry_at)
+                secs_until(*retry_at)
             };
             ApiError::new(
                 ErrorType::RateLimit,
@@ -114,7 +114,7 @@ pub fn from_relay(error: relay::Error) -> Result<ApiError, Box<relay::Answer>> {
                 (
                     Some(OutcomeClass::Overloaded | OutcomeClass::ServerError | OutcomeClass::Timeout),
                     Some(answer),
-                ) => return Err(answer),
+                ) => return Err(answer.as_ref()),
                 (Some(OutcomeClass::Overloaded), None) => ApiError::new(
                     ErrorType::Overloaded,
                     format!("the upstream is overloaded ({n} attempts)"),
@@ -134,7 +134,7 @@ pub fn from_relay(error: relay::Error) -> Result<ApiError, Box<relay::Answer>> {
                 )
                 .with_status(StatusCode::BAD_GATEWAY),
                 _ => {
-                    let wait = secs_until(retry_at);
+                    let wait = secs_until(*retry_at);
                     ApiError::new(
                         ErrorType::RateLimit,
                         format!(

@@ -5,13 +5,14 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, header};
 use keyloop_wire::anthropic::{ErrorType, peek_request};
 use tokio::time::Instant;
 
 use super::EdgeState;
 use super::error::{self, ApiError};
-use crate::relay::{self, CallKind, Caller, RequestCtx, ResponseBody};
+use crate::relay::{self, CallKind, Caller, RequestCtx, ResponseBody, Route};
 
 /// The parts of an inbound request the handlers work with.
 pub struct Inbound {
@@ -34,7 +35,12 @@ impl Inbound {
 pub type Refusal = Response;
 
 impl EdgeState {
-    pub async fn take_in(&self, request: Request, kind: CallKind) -> Result<Inbound, Refusal> {
+    pub async fn take_in(
+        &self,
+        request: Request,
+        kind: CallKind,
+        route: Route,
+    ) -> Result<Inbound, Refusal> {
         let request_id = self.ids.next();
         let started = Instant::now();
         let (parts, body) = request.into_parts();
@@ -84,10 +90,13 @@ impl EdgeState {
                 headers: parts.headers,
                 body,
                 kind,
+                route,
                 stream,
                 model,
                 session,
                 caller,
+                arrived: crate::types::now_ms(),
+                recorded: true,
                 started,
                 deadline: started + self.config.request_timeout,
             },
@@ -169,32 +178,58 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     })
 }
 
-/// Renders a relay result for the client.
-pub fn render(request_id: &str, result: Result<relay::Response, relay::Error>) -> Response {
-    let (status, mut headers, body) = match result {
-        Ok(response) => {
-            let body = match response.body {
-                ResponseBody::Full(bytes) => Body::from(bytes),
-                ResponseBody::Stream(stream) => Body::from_stream(stream),
-            };
-            (response.status, response.headers, body)
+impl EdgeState {
+    /// Renders a relay result for the client; a failure is recorded in the ledger with the
+    /// status the client is sent.
+    pub fn finish(
+        &self,
+        ctx: &RequestCtx,
+        result: Result<relay::Response, relay::Error>,
+    ) -> Response {
+        let (status, mut headers, body) = match result {
+            Ok(response) => {
+                let body = match response.body {
+                    ResponseBody::Full(bytes) => Body::from(bytes),
+                    ResponseBody::Stream(stream) => {
+                        // A stream is in flight until its last byte is sent.
+                        let flight = self.metrics.in_flight();
+                        Body::from_stream(stream.map(move |frame| {
+                            let _held = &flight;
+                            frame
+                        }))
+                    }
+                };
+                (response.status, response.headers, body)
+            }
+            Err(e) => {
+                let mapped = error::from_relay(&e);
+                let status = match &mapped {
+                    Ok(api_error) => api_error.status,
+                    Err(answer) => answer.status,
+                };
+                self.relay.record_failure(ctx, &e, status.as_u16());
+                match mapped {
+                    Ok(api_error) => return api_error.into_response(&ctx.request_id),
+                    Err(answer) => (
+                        answer.status,
+                        answer.headers.clone(),
+                        Body::from(answer.body.clone()),
+                    ),
+                }
+            }
+        };
+        if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
+            headers.insert("x-keyloop-request-id", id);
         }
-        Err(e) => match error::from_relay(e) {
-            Ok(api_error) => return api_error.into_response(request_id),
-            Err(answer) => (answer.status, answer.headers, Body::from(answer.body)),
-        },
-    };
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-keyloop-request-id", id);
+        if headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+        {
+            headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        }
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        response
     }
-    if headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
-    {
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    }
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
 }

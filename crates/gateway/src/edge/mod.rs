@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 
 use crate::clients::ClientDirectory;
 use crate::relay::Relay;
+use crate::telemetry::metrics::Metrics;
 
 /// What the edge needs to know beyond the relay.
 #[derive(Debug, Clone)]
@@ -39,6 +40,7 @@ pub struct EdgeState {
     config: Arc<EdgeConfig>,
     readiness: Arc<dyn Readiness>,
     ids: Arc<RequestIds>,
+    metrics: Metrics,
 }
 
 impl EdgeState {
@@ -47,6 +49,7 @@ impl EdgeState {
         clients: ClientDirectory,
         config: EdgeConfig,
         readiness: Arc<dyn Readiness>,
+        metrics: Metrics,
     ) -> Self {
         Self {
             relay,
@@ -54,6 +57,7 @@ impl EdgeState {
             config: Arc::new(config),
             readiness,
             ids: Arc::new(RequestIds::new()),
+            metrics,
         }
     }
 }

@@ -6,9 +6,11 @@ use futures_util::StreamExt;
 use http::HeaderMap;
 use tokio::time::Instant;
 
+use super::ledger;
 use super::outcome::{classify, classify_transport};
-use super::stream::{self, Relaying};
+use super::stream::{self, Carriage, Relaying};
 use super::{Answer, AttemptFailure, CallKind, Error, Relay, RequestCtx, Response, ResponseBody};
+use crate::accounting::{RequestOutcome, Route};
 use crate::pool::{self, Lease, Pick};
 use crate::providers::anthropic::{Credential, client_response_headers};
 use crate::types::{KeyId, Outcome, OutcomeClass, now_ms};
@@ -66,7 +68,7 @@ impl Relay {
             };
             tried.push(lease.key_id().clone());
             let group = lease.group().cloned();
-            match self.attempt(ctx, lease, n + 1).await {
+            match self.attempt(ctx, lease, n + 1, &attempts).await {
                 Attempted::Served(response) => return Ok(response),
                 Attempted::Failed(failure, answer) => {
                     if failure.outcome.class == OutcomeClass::RateLimited
@@ -111,7 +113,7 @@ impl Relay {
             .ok_or_else(|| Error::BatchKeyGone {
                 key: key.to_string(),
             })?;
-        match self.attempt(ctx, lease, 1).await {
+        match self.attempt(ctx, lease, 1, &[]).await {
             Attempted::Served(response) => Ok(response),
             Attempted::Failed(failure, answer) => Err(Error::AllAttemptsFailed {
                 retry_at: failure.outcome.retry_at_ms,
@@ -121,7 +123,14 @@ impl Relay {
         }
     }
 
-    async fn attempt(&self, ctx: &RequestCtx, lease: Lease, number: u32) -> Attempted {
+    /// One upstream call. `prior` are this request's failed attempts so far (for the record).
+    async fn attempt(
+        &self,
+        ctx: &RequestCtx,
+        lease: Lease,
+        number: u32,
+        prior: &[AttemptFailure],
+    ) -> Attempted {
         let inner = &self.inner;
         let timeout = ctx.deadline.saturating_duration_since(Instant::now());
         let sent = inner
@@ -152,12 +161,16 @@ impl Relay {
             let head = classify(status, &headers, b"", now_ms());
             let mut relaying = Relaying::new(
                 Box::pin(response.bytes_stream()),
-                lease,
-                inner.pool.clone(),
-                head,
-                ctx.request_id.clone(),
-                inner.config.stream_idle_timeout,
-                ctx.started,
+                Carriage {
+                    lease,
+                    pool: inner.pool.clone(),
+                    head,
+                    request_id: ctx.request_id.clone(),
+                    idle: inner.config.stream_idle_timeout,
+                    started: ctx.started,
+                    record: ledger::draft(ctx, prior),
+                    accountant: inner.accountant.clone(),
+                },
             );
             return match relaying
                 .hold(inner.config.first_event_hold, ctx.deadline)
@@ -199,6 +212,12 @@ impl Relay {
             let outcome = classify(status, &headers, b"", now_ms());
             inner.pool.report(&lease, &outcome, now_ms());
             log_served(ctx, &lease, number, status.as_u16(), true);
+            let mut record = ledger::draft(ctx, prior);
+            ledger::served_by(&mut record, &lease, outcome.class);
+            record.status = status.as_u16();
+            record.outcome = RequestOutcome::Success;
+            record.ttft_ms = Some(record.latency_ms);
+            self.settle_for(ctx, record);
             let served_by = Some(lease.key_id().clone());
             return Attempted::Served(Response {
                 status,
@@ -223,6 +242,7 @@ impl Relay {
         match outcome.class {
             OutcomeClass::Success | OutcomeClass::ClientError => {
                 log_served(ctx, &lease, number, status.as_u16(), false);
+                self.settle_buffered(ctx, prior, &lease, status.as_u16(), &outcome, &body);
                 Attempted::Served(Response {
                     status,
                     headers: client_response_headers(&headers),
@@ -247,6 +267,35 @@ impl Relay {
                 )
             }
         }
+    }
+
+    /// The record of an answer read whole: usage from the Message body when it has one.
+    fn settle_buffered(
+        &self,
+        ctx: &RequestCtx,
+        prior: &[AttemptFailure],
+        lease: &Lease,
+        status: u16,
+        outcome: &Outcome,
+        body: &[u8],
+    ) {
+        let mut record = ledger::draft(ctx, prior);
+        ledger::served_by(&mut record, lease, outcome.class);
+        record.status = status;
+        record.ttft_ms = Some(record.latency_ms);
+        if outcome.class == OutcomeClass::Success {
+            record.outcome = RequestOutcome::Success;
+            if ctx.route == Route::Messages
+                && let Some(summary) = keyloop_wire::anthropic::summarize_message(body)
+            {
+                record.usage = summary.usage;
+                record.served_model = summary.model;
+                record.stop_reason = summary.stop_reason;
+            }
+        } else {
+            record.outcome = RequestOutcome::ClientError;
+        }
+        self.settle_for(ctx, record);
     }
 
     fn failed(

@@ -100,10 +100,13 @@ impl Relay {
                 headers: ctx.headers.clone(),
                 body: Bytes::new(),
                 kind: CallKind::Query,
+                route: ctx.route,
                 stream: false,
                 model: None,
                 session: None,
                 caller: ctx.caller.clone(),
+                arrived: ctx.arrived,
+                recorded: false,
                 started: ctx.started,
                 deadline: ctx.deadline,
             };
@@ -141,6 +144,10 @@ impl Relay {
             "first_id": id_of(data.first()),
             "last_id": id_of(data.last()),
         });
+        let mut record = super::ledger::draft(ctx, &[]);
+        record.status = 200;
+        record.outcome = crate::accounting::RequestOutcome::Success;
+        self.settle(record);
         let mut headers = http::HeaderMap::new();
         headers.insert(
             http::header::CONTENT_TYPE,

@@ -7,6 +7,9 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use tokio::time::Instant;
 
+pub use crate::accounting::Route;
+use crate::types::EpochMs;
+
 /// Who is calling, as resolved by the edge's authentication.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
@@ -35,11 +38,18 @@ pub struct RequestCtx {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub kind: CallKind,
+    /// Which API, for the ledger and metrics.
+    pub route: Route,
     pub stream: bool,
     pub model: Option<String>,
     /// Conversation key for sticky selection.
     pub session: Option<String>,
     pub caller: Caller,
+    /// Wall-clock arrival, for the ledger.
+    pub arrived: EpochMs,
+    /// Whether this call gets a usage record of its own (false for the calls a batch listing
+    /// makes on the client's behalf: the listing itself is the request).
+    pub recorded: bool,
     pub started: Instant,
     pub deadline: Instant,
 }

@@ -4,6 +4,7 @@
 mod attempt;
 mod batches;
 pub mod ctx;
+mod ledger;
 pub mod outcome;
 pub mod probe;
 mod retry_budget;
@@ -15,10 +16,11 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 pub use batches::{BatchListing, BatchOp};
-pub use ctx::{CallKind, Caller, RequestCtx};
+pub use ctx::{CallKind, Caller, RequestCtx, Route};
 use retry_budget::RetryBudget;
 pub use stream::ByteStream;
 
+use crate::accounting::Accountant;
 use crate::config::UpstreamConfig;
 use crate::pool::{self, KeyPool};
 use crate::providers::Anthropic;
@@ -32,6 +34,7 @@ pub struct Relay {
 
 struct Inner {
     pool: KeyPool,
+    accountant: Accountant,
     upstream: Anthropic,
     config: UpstreamConfig,
     budget: RetryBudget,
@@ -126,6 +129,7 @@ impl Error {
 impl Relay {
     pub fn new(
         pool: KeyPool,
+        accountant: Accountant,
         upstream: Anthropic,
         config: UpstreamConfig,
         store: Arc<dyn Store>,
@@ -138,6 +142,7 @@ impl Relay {
         Self {
             inner: Arc::new(Inner {
                 pool,
+                accountant,
                 upstream,
                 config,
                 budget,

@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use keyloop_wire::anthropic::{self, ErrorType, StreamTap};
+use keyloop_wire::anthropic::{self, ErrorType, EventKind, StreamTap};
 use keyloop_wire::sse::SseScanner;
 use tokio::time::Instant;
 
+use super::ledger;
 use super::outcome::classify_stream_error;
+use crate::accounting::{Accountant, RequestOutcome, UsageRecord};
 use crate::pool::{KeyPool, Lease};
 use crate::types::{Outcome, OutcomeClass, now_ms};
 
@@ -46,32 +48,45 @@ pub struct Relaying {
     started: Instant,
     committed: bool,
     finished: bool,
+    /// The usage record drafted for this request, settled when the stream ends.
+    record: Option<UsageRecord>,
+    accountant: Accountant,
+    /// Content deltas relayed: a floor for the output of a stream that never reached its
+    /// final `message_delta` (each delta carries at least one token).
+    content_deltas: u64,
+}
+
+/// What a stream is carried with besides its bytes.
+pub struct Carriage {
+    pub lease: Lease,
+    pub pool: KeyPool,
+    pub head: Outcome,
+    pub request_id: Arc<str>,
+    pub idle: Duration,
+    pub started: Instant,
+    pub record: UsageRecord,
+    pub accountant: Accountant,
 }
 
 impl Relaying {
-    pub fn new(
-        upstream: UpstreamStream,
-        lease: Lease,
-        pool: KeyPool,
-        head: Outcome,
-        request_id: Arc<str>,
-        idle: Duration,
-        started: Instant,
-    ) -> Self {
+    pub fn new(upstream: UpstreamStream, carriage: Carriage) -> Self {
         Self {
             upstream,
             scanner: SseScanner::new(),
             tap: StreamTap::default(),
             ready: VecDeque::new(),
             pending: BytesMut::new(),
-            lease: Some(lease),
-            pool,
-            head,
-            request_id,
-            idle,
-            started,
+            lease: Some(carriage.lease),
+            pool: carriage.pool,
+            head: carriage.head,
+            request_id: carriage.request_id,
+            idle: carriage.idle,
+            started: carriage.started,
             committed: false,
             finished: false,
+            record: Some(carriage.record),
+            accountant: carriage.accountant,
+            content_deltas: 0,
         }
     }
 
@@ -137,6 +152,9 @@ impl Relaying {
     /// Commits: from here on every byte goes to the client.
     pub fn into_body(mut self) -> ByteStream {
         self.committed = true;
+        if let Some(record) = self.record.as_mut() {
+            record.ttft_ms = Some(self.started.elapsed().as_millis() as i64);
+        }
         Box::pin(futures_util::stream::unfold(
             self,
             |mut relaying| async move {
@@ -150,8 +168,11 @@ impl Relaying {
 
     fn push_chunk(&mut self, chunk: Bytes) -> Result<(), keyloop_wire::sse::SseError> {
         let tap = &mut self.tap;
+        let deltas = &mut self.content_deltas;
         let boundary = self.scanner.feed(&chunk, |event| {
-            tap.observe(&event);
+            if tap.observe(&event) == EventKind::ContentBlockDelta {
+                *deltas += 1;
+            }
         })?;
         if self.pending.is_empty() {
             if boundary == chunk.len() {
@@ -212,14 +233,14 @@ impl Relaying {
             if !self.pending.is_empty() {
                 self.ready.push_back(self.pending.split().freeze());
             }
-            self.finish(self.head);
+            self.finish(self.head, RequestOutcome::Success);
         } else if let Some(error) = self.tap.error() {
             // The upstream already told the client in its own words; pass nothing more.
             let outcome = classify_stream_error(error.kind);
             if !self.pending.is_empty() {
                 self.ready.push_back(self.pending.split().freeze());
             }
-            self.finish(outcome);
+            self.finish(outcome, RequestOutcome::StreamCut);
         } else {
             self.fail(
                 OutcomeClass::ServerError,
@@ -243,11 +264,12 @@ impl Relaying {
             outcome = class.as_str(),
             "{message}; sent an error event to the client"
         );
-        self.finish(Outcome::of(class));
+        self.finish(Outcome::of(class), RequestOutcome::StreamCut);
     }
 
-    fn finish(&mut self, outcome: Outcome) {
+    fn finish(&mut self, outcome: Outcome, ended: RequestOutcome) {
         self.finished = true;
+        self.settle(ended, outcome.class);
         if let Some(lease) = self.lease.take() {
             self.pool.report(&lease, &outcome, now_ms());
             tracing::info!(
@@ -263,9 +285,33 @@ impl Relaying {
     }
 }
 
+impl Relaying {
+    /// Completes the usage record from what the tap saw and hands it to accounting.
+    fn settle(&mut self, ended: RequestOutcome, class: OutcomeClass) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        if let Some(lease) = self.lease.as_ref() {
+            ledger::served_by(&mut record, lease, class);
+        }
+        record.status = 200;
+        record.outcome = ended;
+        record.usage = *self.tap.usage();
+        if !self.tap.saw_message_stop() {
+            // No final message_delta: the provisional count is all the upstream said.
+            record.usage.output_tokens = record.usage.output_tokens.max(self.content_deltas);
+        }
+        record.served_model = self.tap.model().map(str::to_owned);
+        record.stop_reason = self.tap.stop_reason().map(str::to_owned);
+        record.latency_ms = self.started.elapsed().as_millis() as i64;
+        self.accountant.settle(record);
+    }
+}
+
 impl Drop for Relaying {
     fn drop(&mut self) {
         if self.committed && !self.finished {
+            self.settle(RequestOutcome::ClientCancelled, OutcomeClass::Success);
             // The client went away: dropping `upstream` cancels the upstream request and the
             // lease frees its slot. Not the credential's fault, so nothing is reported.
             tracing::info!(

@@ -1,8 +1,13 @@
-//! Durable state behind one narrow trait: credentials (sealed), their health, clients (digests),
-//! batch → credential affinity. It stores what it is given and holds no business rules.
-//! Only `app` (and the CLI) choose a backend through `connect`.
+//! Durable state behind two narrow traits: `Store` for credentials (sealed), their health,
+//! clients (digests) and batch → credential affinity; `Ledger` for usage — the request log and
+//! its minute and hour roll-ups (`ledger.rs`). It stores what it is given and holds no business
+//! rules. Only `app` (and the CLI) choose a backend, through `connect_sqlite` / `open_sqlite`.
 
+mod ledger;
+#[cfg(test)]
+mod ledger_tests;
 mod sqlite;
+mod sqlite_ledger;
 #[cfg(test)]
 mod tests;
 
@@ -12,6 +17,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::types::EpochMs;
+
+pub use ledger::{
+    Bucket, FAILURE_CLASSES, GroupBy, HISTOGRAM_BUCKETS, HOUR_MS, Histogram, LATENCY_BOUNDS_MS,
+    Ledger, LogFilter, MINUTE_MS, Purged, Retention, RollupQuery, RollupRow, UsageRow,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -132,6 +142,24 @@ pub struct BatchPage<'a> {
 /// Opens (creating if needed) the embedded SQLite store in `path` and runs its migrations.
 pub async fn connect_sqlite(path: &Path) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+}
+
+/// The store and the usage ledger over one SQLite file and one connection pool.
+#[derive(Clone)]
+pub struct Stores {
+    pub store: Arc<dyn Store>,
+    pub ledger: Arc<dyn Ledger>,
+}
+
+/// Opens (creating if needed) the embedded SQLite file in `path`, runs its migrations, and
+/// returns both the store and the usage ledger on it.
+pub async fn open_sqlite(path: &Path) -> Result<Stores> {
+    let store = sqlite::SqliteStore::open(path).await?;
+    let ledger = sqlite_ledger::SqliteLedger::new(store.pool.clone());
+    Ok(Stores {
+        store: Arc::new(store),
+        ledger: Arc::new(ledger),
+    })
 }
 
 /// A fresh random id with a readable prefix, e.g. `key_3f9c2a718d4e4b57`.

@@ -19,7 +19,8 @@ use super::{
 use crate::types::EpochMs;
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// Shared with the usage ledger (`open_sqlite`).
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {

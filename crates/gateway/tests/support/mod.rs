@@ -80,6 +80,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut env: Vec<(String, String)> = vec![
             ("KEYLOOP_SERVER__LISTEN".into(), "127.0.0.1:0".into()),
+            ("KEYLOOP_ADMIN__LISTEN".into(), "127.0.0.1:0".into()),
             (
                 "KEYLOOP_STORAGE__DATA_DIR".into(),
                 dir.path().display().to_string(),
@@ -220,20 +221,4 @@ pub fn sse_events(body: &str) -> Vec<(String, String)> {
             (!event.is_empty() || !data.is_empty()).then_some((event, data))
         })
         .collect()
-}
-
-/// Re-checks a condition that no event announces, until it holds or the time is up.
-pub async fn eventually<F, Fut>(within: std::time::Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {within:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }

@@ -167,3 +167,34 @@ async fn configured_pacing_applies_to_every_stream() {
     assert_eq!(deltas, 2);
     assert!(started.elapsed() >= Duration::from_millis(5 * (events.len() as u64 - 1)));
 }
+
+#[tokio::test]
+async fn a_client_leaving_mid_stream_is_counted_as_abandoned() {
+    let mock = start().await;
+    let body = json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "stream": true,
+        "messages": [{"role": "user", "content": "hi"}],
+    });
+    let finished = messages(&mock, &body).await.text().await.unwrap();
+    assert!(finished.contains("message_stop"));
+    assert_eq!(
+        mock.abandoned_streams("a"),
+        0,
+        "a stream played out is not abandoned"
+    );
+
+    let mut slow = post(&mock, KEY_A, "/v1/messages")
+        .header("x-mock-events", "200")
+        .header("x-mock-interval-ms", "10")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(!slow.chunk().await.unwrap().unwrap().is_empty());
+    drop(slow);
+    tokio::time::timeout(Duration::from_secs(10), mock.wait_for_abandoned("a", 1))
+        .await
+        .expect("the abandoned stream is noticed");
+}

@@ -3,6 +3,10 @@
 //! waits on a write to stderr; under a flood the writer drops lines rather than stall traffic.
 //! Credentials never reach a log line: they are `Secret`s or sensitive header values, and only
 //! masked forms are ever formatted.
+//!
+//! Metrics (names, label sets, the Prometheus exporter) live in [`metrics`].
+
+pub mod metrics;
 
 use std::io::IsTerminal;
 

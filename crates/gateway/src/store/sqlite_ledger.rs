@@ -1,0 +1,772 @@
+//! The usage ledger in the embedded SQLite file, on the store's pool (WAL, `synchronous=FULL`).
+//!
+//! A batch is aggregated in memory first, so each (bucket, model, key, client) roll-up row is
+//! written once per batch, as one multi-row UPSERT that adds to the stored counters. Statements
+//! are multi-row too (a few per batch, not one per record): with sqlx every statement is a round
+//! trip to the connection's worker thread.
+
+use std::collections::{BTreeMap, HashSet};
+
+use async_trait::async_trait;
+use keyloop_wire::usage::Usage;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::ledger::{
+    Bucket, FAILURE_CLASSES, GroupBy, HISTOGRAM_BUCKETS, HOUR_MS, Histogram, Ledger, LogFilter,
+    MINUTE_MS, Purged, Retention, RollupQuery, RollupRow, UsageRow, parse_outcome_class,
+};
+use super::{Error, Result};
+use crate::accounting::record::{FailedAttempt, RequestOutcome, Route, UsageRecord};
+use crate::types::EpochMs;
+
+pub struct SqliteLedger {
+    pool: SqlitePool,
+    /// Rows per purge transaction: small enough that the writer waits milliseconds, not seconds.
+    purge_chunk: u64,
+}
+
+impl SqliteLedger {
+    /// Uses a pool whose migrations have run (the store's).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            purge_chunk: 20_000,
+        }
+    }
+
+    /// Tests use a small chunk to go through the purge loop many times.
+    #[cfg(test)]
+    pub(super) fn with_purge_chunk(mut self, rows: u64) -> Self {
+        self.purge_chunk = rows;
+        self
+    }
+}
+
+// ---- roll-up counters -------------------------------------------------------------------------
+
+/// The counter columns of `usage_minute` / `usage_hour`, in the order of [`Counters`].
+const COUNTERS: [&str; N_COUNTERS] = [
+    "requests",
+    "outcome_success",
+    "outcome_client_error",
+    "outcome_upstream_error",
+    "outcome_no_credential",
+    "outcome_client_cancelled",
+    "outcome_stream_cut",
+    "failed_rate_limited",
+    "failed_overloaded",
+    "failed_server_error",
+    "failed_timeout",
+    "failed_connect_error",
+    "failed_invalid_credential",
+    "failed_billing_exhausted",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cost_nanos",
+    "unpriced_requests",
+    "latency_le_50",
+    "latency_le_100",
+    "latency_le_250",
+    "latency_le_500",
+    "latency_le_1000",
+    "latency_le_2500",
+    "latency_le_5000",
+    "latency_le_10000",
+    "latency_le_30000",
+    "latency_le_60000",
+    "latency_le_inf",
+    "latency_sum_ms",
+    "ttft_le_50",
+    "ttft_le_100",
+    "ttft_le_250",
+    "ttft_le_500",
+    "ttft_le_1000",
+    "ttft_le_2500",
+    "ttft_le_5000",
+    "ttft_le_10000",
+    "ttft_le_30000",
+    "ttft_le_60000",
+    "ttft_le_inf",
+    "ttft_sum_ms",
+];
+
+const C_REQUESTS: usize = 0;
+const C_OUTCOME: usize = C_REQUESTS + 1;
+const C_FAILED: usize = C_OUTCOME + RequestOutcome::ALL.len();
+const C_INPUT: usize = C_FAILED + FAILURE_CLASSES.len();
+const C_OUTPUT: usize = C_INPUT + 1;
+const C_CACHE_READ: usize = C_INPUT + 2;
+const C_CACHE_WRITE_5M: usize = C_INPUT + 3;
+const C_CACHE_WRITE_1H: usize = C_INPUT + 4;
+const C_COST: usize = C_INPUT + 5;
+const C_UNPRICED: usize = C_COST + 1;
+const C_LATENCY: usize = C_UNPRICED + 1;
+const C_LATENCY_SUM: usize = C_LATENCY + HISTOGRAM_BUCKETS;
+const C_TTFT: usize = C_LATENCY_SUM + 1;
+const C_TTFT_SUM: usize = C_TTFT + HISTOGRAM_BUCKETS;
+const N_COUNTERS: usize = C_TTFT_SUM + 1;
+
+type Counters = [i64; N_COUNTERS];
+
+/// (bucket_start, model, key_id, client_id); '' is "none".
+type DimKey<'a> = (EpochMs, &'a str, &'a str, &'a str);
+
+/// SQL integers are signed; a token count past `i64::MAX` cannot happen, and is stored saturated.
+fn tokens(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn floor_to(t: EpochMs, width: EpochMs) -> EpochMs {
+    t - t.rem_euclid(width)
+}
+
+fn ceil_to(t: EpochMs, width: EpochMs) -> EpochMs {
+    let floor = floor_to(t, width);
+    if floor == t { t } else { floor + width }
+}
+
+fn model_of(r: &UsageRecord) -> &str {
+    r.served_model
+        .as_deref()
+        .or(r.requested_model.as_deref())
+        .unwrap_or("")
+}
+
+fn fold(into: &mut Counters, r: &UsageRecord) {
+    let mut add = |i: usize, v: i64| into[i] = into[i].saturating_add(v);
+    add(C_REQUESTS, 1);
+    if let Some(i) = RequestOutcome::ALL.iter().position(|&o| o == r.outcome) {
+        add(C_OUTCOME + i, 1);
+    }
+    for attempt in &r.attempts {
+        if let Some(i) = FAILURE_CLASSES.iter().position(|&c| c == attempt.class) {
+            add(C_FAILED + i, 1);
+        }
+    }
+    add(C_INPUT, tokens(r.usage.input_tokens));
+    add(C_OUTPUT, tokens(r.usage.output_tokens));
+    add(C_CACHE_READ, tokens(r.usage.cache_read_tokens));
+    add(C_CACHE_WRITE_5M, tokens(r.usage.cache_write_5m_tokens));
+    add(C_CACHE_WRITE_1H, tokens(r.usage.cache_write_1h_tokens));
+    match r.cost_nanos {
+        Some(nanos) => add(C_COST, nanos),
+        None => add(C_UNPRICED, 1),
+    }
+    add(C_LATENCY + Histogram::bucket_of(r.latency_ms), 1);
+    add(C_LATENCY_SUM, r.latency_ms);
+    if let Some(ttft) = r.ttft_ms {
+        add(C_TTFT + Histogram::bucket_of(ttft), 1);
+        add(C_TTFT_SUM, ttft);
+    }
+}
+
+fn add_counters(into: &mut Counters, from: &Counters) {
+    for (a, b) in into.iter_mut().zip(from) {
+        *a = a.saturating_add(*b);
+    }
+}
+
+// ---- the raw record ---------------------------------------------------------------------------
+
+const RECORD_COLUMNS: &str = "request_id, at, client_id, client_name, attributed, key_id, \
+     key_name, provider, route, requested_model, served_model, status, outcome, last_class, \
+     attempts, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+     cache_write_5m_tokens, cache_write_1h_tokens, cost_nanos, latency_ms, ttft_ms, streamed, \
+     stop_reason, batch";
+const RECORD_COLUMN_COUNT: usize = 27;
+
+/// Most rows per multi-row statement, under SQLite's 32,766 bound parameters.
+const RECORD_CHUNK: usize = 512;
+const ROLLUP_CHUNK: usize = 512;
+
+/// Splits `items` into chunks of `max`, then of falling powers of two: the SQL text depends on
+/// the row count, so this keeps to a dozen statement shapes, which stay prepared in the
+/// connection's statement cache instead of being parsed again for every batch.
+pub(super) fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() >= max {
+            max
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// `[[key_id, key_name, class], …]`, or NULL for none (most requests).
+fn attempts_json(attempts: &[FailedAttempt]) -> Option<String> {
+    if attempts.is_empty() {
+        return None;
+    }
+    let tuples: Vec<(&str, &str, &str)> = attempts
+        .iter()
+        .map(|a| (a.key_id.as_str(), a.key_name.as_str(), a.class.as_str()))
+        .collect();
+    Some(serde_json::to_string(&tuples).expect("string tuples serialize"))
+}
+
+fn decode_error(what: impl Into<String>) -> Error {
+    Error::Database(sqlx::Error::Decode(what.into().into()))
+}
+
+fn parse_attempts(json: Option<String>) -> Result<Vec<FailedAttempt>> {
+    let Some(json) = json else {
+        return Ok(Vec::new());
+    };
+    let tuples: Vec<(String, String, String)> = serde_json::from_str(&json)
+        .map_err(|e| decode_error(format!("usage_records.attempts: {e}")))?;
+    tuples
+        .into_iter()
+        .map(|(key_id, key_name, class)| {
+            let class = parse_outcome_class(&class)
+                .ok_or_else(|| decode_error(format!("unknown attempt class {class:?}")))?;
+            Ok(FailedAttempt {
+                key_id,
+                key_name,
+                class,
+            })
+        })
+        .collect()
+}
+
+fn usage_row(row: &SqliteRow) -> Result<UsageRow> {
+    let route: String = row.get("route");
+    let outcome: String = row.get("outcome");
+    let last_class: Option<String> = row.get("last_class");
+    let status: i64 = row.get("status");
+    let get_tokens = |name: &str| count(row.get(name));
+    Ok(UsageRow {
+        request_id: row.get("request_id"),
+        at: row.get("at"),
+        client_id: row.get("client_id"),
+        client_name: row.get("client_name"),
+        attributed: row.get("attributed"),
+        key_id: row.get("key_id"),
+        key_name: row.get("key_name"),
+        provider: row.get("provider"),
+        route: Route::parse(&route).ok_or_else(|| decode_error(format!("route {route:?}")))?,
+        requested_model: row.get("requested_model"),
+        served_model: row.get("served_model"),
+        status: u16::try_from(status).map_err(|_| decode_error(format!("status {status}")))?,
+        outcome: RequestOutcome::parse(&outcome)
+            .ok_or_else(|| decode_error(format!("outcome {outcome:?}")))?,
+        last_class: match last_class {
+            None => None,
+            Some(c) => Some(
+                parse_outcome_class(&c).ok_or_else(|| decode_error(format!("last_class {c:?}")))?,
+            ),
+        },
+        attempts: parse_attempts(row.get("attempts"))?,
+        usage: Usage {
+            input_tokens: get_tokens("input_tokens"),
+            output_tokens: get_tokens("output_tokens"),
+            cache_read_tokens: get_tokens("cache_read_tokens"),
+            cache_write_tokens: get_tokens("cache_write_tokens"),
+            cache_write_5m_tokens: get_tokens("cache_write_5m_tokens"),
+            cache_write_1h_tokens: get_tokens("cache_write_1h_tokens"),
+        },
+        cost_nanos: row.get("cost_nanos"),
+        latency_ms: row.get("latency_ms"),
+        ttft_ms: row.get("ttft_ms"),
+        streamed: row.get("streamed"),
+        stop_reason: row.get("stop_reason"),
+        batch: row.get("batch"),
+    })
+}
+
+/// Inserts the records that are not stored yet; returns the request ids actually inserted.
+async fn insert_records(
+    conn: &mut SqliteConnection,
+    records: &[UsageRecord],
+) -> Result<HashSet<String>> {
+    let mut inserted = HashSet::with_capacity(records.len());
+    for chunk in statement_chunks(records, RECORD_CHUNK) {
+        let mut qb: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new(format!("INSERT INTO usage_records ({RECORD_COLUMNS}) "));
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.request_id.as_str())
+                .push_bind(r.at)
+                .push_bind(r.client_id.as_deref())
+                .push_bind(r.client_name.as_deref())
+                .push_bind(r.attributed.as_deref())
+                .push_bind(r.key_id.as_deref())
+                .push_bind(r.key_name.as_deref())
+                .push_bind(r.provider)
+                .push_bind(r.route.as_str())
+                .push_bind(r.requested_model.as_deref())
+                .push_bind(r.served_model.as_deref())
+                .push_bind(i64::from(r.status))
+                .push_bind(r.outcome.as_str())
+                .push_bind(r.last_class.map(|c| c.as_str()))
+                .push_bind(attempts_json(&r.attempts))
+                .push_bind(tokens(r.usage.input_tokens))
+                .push_bind(tokens(r.usage.output_tokens))
+                .push_bind(tokens(r.usage.cache_read_tokens))
+                .push_bind(tokens(r.usage.cache_write_tokens))
+                .push_bind(tokens(r.usage.cache_write_5m_tokens))
+                .push_bind(tokens(r.usage.cache_write_1h_tokens))
+                .push_bind(r.cost_nanos)
+                .push_bind(r.latency_ms)
+                .push_bind(r.ttft_ms)
+                .push_bind(r.streamed)
+                .push_bind(r.stop_reason.as_deref())
+                .push_bind(r.batch);
+        });
+        qb.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
+        let rows = qb.build().fetch_all(&mut *conn).await?;
+        inserted.extend(rows.iter().map(|row| row.get::<String, _>(0)));
+    }
+    Ok(inserted)
+}
+
+async fn upsert_rollup(
+    conn: &mut SqliteConnection,
+    table: &str,
+    rows: &BTreeMap<DimKey<'_>, Counters>,
+) -> Result<()> {
+    let rows: Vec<_> = rows.iter().collect();
+    let update = COUNTERS
+        .iter()
+        .map(|c| format!("{c} = {c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for chunk in statement_chunks(&rows, ROLLUP_CHUNK) {
+        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!(
+            "INSERT INTO {table} (bucket_start, model, key_id, client_id, {}) ",
+            COUNTERS.join(", ")
+        ));
+        qb.push_values(chunk, |mut b, ((bucket, model, key, client), counters)| {
+            b.push_bind(*bucket)
+                .push_bind(*model)
+                .push_bind(*key)
+                .push_bind(*client);
+            for &c in counters.iter() {
+                b.push_bind(c);
+            }
+        });
+        qb.push(format!(
+            " ON CONFLICT (bucket_start, model, key_id, client_id) DO UPDATE SET {update}"
+        ));
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn upsert_names(
+    conn: &mut SqliteConnection,
+    names: &BTreeMap<(&str, &str), &str>,
+) -> Result<()> {
+    let names: Vec<_> = names.iter().collect();
+    for chunk in statement_chunks(&names, ROLLUP_CHUNK) {
+        let mut qb: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new("INSERT INTO usage_names (dim, id, name) ");
+        qb.push_values(chunk, |mut b, ((dim, id), name)| {
+            b.push_bind(*dim).push_bind(*id).push_bind(**name);
+        });
+        qb.push(
+            " ON CONFLICT (dim, id) DO UPDATE SET name = excluded.name \
+             WHERE name <> excluded.name",
+        );
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+// ---- reads ------------------------------------------------------------------------------------
+
+/// The index a log query walks. Each index is ordered `(column, at, request_id)`, so whichever
+/// is chosen yields rows in page order and LIMIT stops the walk early; the choice only decides
+/// how many rows are read and dropped by the other filters. Without statistics SQLite may pick
+/// the outcome index (six values) over the client index, so the query names its choice: the
+/// other equality filters are written `+column = ?`, which keeps them out of index selection.
+/// Order of preference, most selective first in a typical deployment: client, model, key,
+/// outcome, then time alone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    Client,
+    Model,
+    Key,
+    Outcome,
+    Time,
+}
+
+impl Driver {
+    fn of(f: &LogFilter) -> Self {
+        if f.client_id.is_some() {
+            Self::Client
+        } else if f.model.is_some() {
+            Self::Model
+        } else if f.key_id.is_some() {
+            Self::Key
+        } else if f.outcome.is_some() {
+            Self::Outcome
+        } else {
+            Self::Time
+        }
+    }
+
+    /// `column` when `owner` (the driver whose index leads with it) is this driver, else
+    /// `+column`.
+    fn column(self, column: &'static str, owner: Driver) -> String {
+        if self == owner {
+            column.to_owned()
+        } else {
+            format!("+{column}")
+        }
+    }
+}
+
+/// The request-log query for `filter`, after `prefix` (`EXPLAIN QUERY PLAN ` in a test).
+pub(super) fn log_query<'a>(prefix: &str, filter: &'a LogFilter) -> QueryBuilder<'a, Sqlite> {
+    let driver = Driver::of(filter);
+    let limit = i64::from(filter.limit.min(LogFilter::MAX_LIMIT));
+    let mut qb: QueryBuilder<'a, Sqlite> = QueryBuilder::new(prefix);
+    match &filter.model {
+        // Two ordered index walks merged (a compound SELECT with ORDER BY runs as a merge of
+        // co-routines), so LIMIT stops both early; an OR would collect and sort every match.
+        // UNION ALL, with the second walk skipping what the first returns: a UNION would
+        // order by every column to find duplicates.
+        Some(model) => {
+            qb.push(format!(
+                "SELECT {RECORD_COLUMNS} FROM usage_records WHERE {} = ",
+                driver.column("served_model", Driver::Model)
+            ))
+            .push_bind(model.as_str());
+            push_log_conditions(&mut qb, filter, driver);
+            qb.push(format!(
+                " UNION ALL SELECT {RECORD_COLUMNS} FROM usage_records WHERE {} = ",
+                driver.column("requested_model", Driver::Model)
+            ))
+            .push_bind(model.as_str())
+            .push(" AND served_model IS NOT ")
+            .push_bind(model.as_str());
+            push_log_conditions(&mut qb, filter, driver);
+        }
+        None => {
+            qb.push(format!(
+                "SELECT {RECORD_COLUMNS} FROM usage_records WHERE 1 = 1"
+            ));
+            push_log_conditions(&mut qb, filter, driver);
+        }
+    }
+    qb.push(" ORDER BY at DESC, request_id DESC LIMIT ")
+        .push_bind(limit);
+    qb
+}
+
+/// Appends the log filters other than `model` (each as `AND …`).
+fn push_log_conditions<'a>(qb: &mut QueryBuilder<'a, Sqlite>, f: &'a LogFilter, driver: Driver) {
+    if let Some(since) = f.since {
+        qb.push(" AND at >= ").push_bind(since);
+    }
+    if let Some(until) = f.until {
+        qb.push(" AND at < ").push_bind(until);
+    }
+    if let Some(client) = &f.client_id {
+        qb.push(format!(
+            " AND {} = ",
+            driver.column("client_id", Driver::Client)
+        ))
+        .push_bind(client.as_str());
+    }
+    if let Some(key) = &f.key_id {
+        qb.push(format!(" AND {} = ", driver.column("key_id", Driver::Key)))
+            .push_bind(key.as_str());
+    }
+    if let Some(outcome) = f.outcome {
+        qb.push(format!(
+            " AND {} = ",
+            driver.column("outcome", Driver::Outcome)
+        ))
+        .push_bind(outcome.as_str());
+    }
+    if let Some((at, request_id)) = &f.before {
+        qb.push(" AND (at, request_id) < (")
+            .push_bind(*at)
+            .push(", ")
+            .push_bind(request_id.as_str())
+            .push(")");
+    }
+}
+
+/// Where the roll-up rows of a query come from: `(table, from, until)` ranges of bucket starts,
+/// `from` inclusive, `until` exclusive, None open.
+fn rollup_sources(q: &RollupQuery) -> Vec<(&'static str, Option<EpochMs>, Option<EpochMs>)> {
+    let minute_from = q.since.map(|s| floor_to(s, MINUTE_MS));
+    let hour_from = q.since.map(|s| floor_to(s, HOUR_MS));
+    match q.bucket {
+        Bucket::Minute => vec![("usage_minute", minute_from, q.until)],
+        Bucket::Hour => vec![("usage_hour", hour_from, q.until)],
+        Bucket::Total => {
+            let whole_from = q.since.map(|s| ceil_to(s, HOUR_MS));
+            let whole_until = q.until.map(|u| floor_to(u, HOUR_MS));
+            if let (Some(from), Some(until)) = (whole_from, whole_until)
+                && from >= until
+            {
+                return vec![("usage_minute", minute_from, q.until)];
+            }
+            let mut sources = vec![("usage_hour", whole_from, whole_until)];
+            if let (Some(from), Some(whole_from)) = (minute_from, whole_from)
+                && from < whole_from
+            {
+                sources.push(("usage_minute", Some(from), Some(whole_from)));
+            }
+            if let (Some(whole_until), Some(until)) = (whole_until, q.until)
+                && whole_until < until
+            {
+                sources.push(("usage_minute", Some(whole_until), Some(until)));
+            }
+            sources
+        }
+    }
+}
+
+/// The roll-up query for `q`, after `prefix` (`EXPLAIN QUERY PLAN ` in a test). Result columns:
+/// bucket start, group, the [`COUNTERS`] sums, group name.
+///
+/// The cost is reading and summing 45 columns per stored row, and a sort when the grouping does
+/// not follow the primary key `(bucket_start, model, key_id, client_id)`. So: no GROUP BY term
+/// that is not needed (a constant term still costs a sort), minute or hour series grouped by
+/// nothing or by model stream in key order, and a total over several sources sums each source
+/// first and only adds up those partial rows.
+pub(super) fn rollup_query<'a>(prefix: &str, q: &RollupQuery) -> QueryBuilder<'a, Sqlite> {
+    let per_bucket = q.bucket != Bucket::Total;
+    let (group, name_dim) = match q.group_by {
+        GroupBy::None => (None, None),
+        GroupBy::Model => (Some("model"), None),
+        GroupBy::Credential => (Some("key_id"), Some("key")),
+        GroupBy::Client => (Some("client_id"), Some("client")),
+    };
+    let sums = |from_alias: bool| {
+        COUNTERS
+            .iter()
+            .map(|c| {
+                if from_alias {
+                    format!("SUM(s.{c}) AS {c}")
+                } else {
+                    format!("SUM({c}) AS {c}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let group_keys: Vec<&str> = per_bucket
+        .then_some("bucket_start")
+        .into_iter()
+        .chain(group)
+        .collect();
+    // With no GROUP BY, an aggregate over no rows is still one row (of NULLs): drop it.
+    let group_clause = |keys: &[&str]| {
+        if keys.is_empty() {
+            " HAVING COUNT(*) > 0".to_owned()
+        } else {
+            format!(" GROUP BY {}", keys.join(", "))
+        }
+    };
+
+    let (name, join) = match name_dim {
+        // Names are joined after grouping: one lookup per result row.
+        Some(dim) => (
+            "n.name",
+            format!(" LEFT JOIN usage_names n ON n.dim = '{dim}' AND n.id = r.g"),
+        ),
+        None => ("NULL", String::new()),
+    };
+    let mut qb: QueryBuilder<'a, Sqlite> =
+        QueryBuilder::new(format!("{prefix}SELECT r.*, {name} FROM ("));
+    let sources = rollup_sources(q);
+    let combine = sources.len() > 1;
+    if combine {
+        qb.push(format!("SELECT NULL AS b, s.g AS g, {} FROM (", sums(true)));
+    }
+    for (i, (table, from, until)) in sources.into_iter().enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push(format!(
+            "SELECT {} AS b, {} AS g, {} FROM {table} WHERE 1 = 1",
+            if per_bucket { "bucket_start" } else { "NULL" },
+            group.unwrap_or("NULL"),
+            sums(false),
+        ));
+        if let Some(from) = from {
+            qb.push(" AND bucket_start >= ").push_bind(from);
+        }
+        if let Some(until) = until {
+            qb.push(" AND bucket_start < ").push_bind(until);
+        }
+        qb.push(group_clause(&group_keys));
+    }
+    if combine {
+        let outer: Vec<&str> = group.map(|_| "s.g").into_iter().collect();
+        qb.push(format!(") s{}", group_clause(&outer)));
+    }
+    qb.push(format!(") r{join} ORDER BY r.b, r.g"));
+    qb
+}
+
+fn rollup_row(row: &SqliteRow) -> RollupRow {
+    let c = |i: usize| -> i64 { row.get(2 + i) };
+    let histogram = |start: usize, sum: usize| Histogram {
+        counts: std::array::from_fn(|i| count(c(start + i))),
+        sum_ms: c(sum),
+    };
+    let group: Option<String> = row.get(1);
+    RollupRow {
+        bucket_start: row.get(0),
+        group: group.filter(|g| !g.is_empty()),
+        group_name: row.get(2 + N_COUNTERS),
+        requests: count(c(C_REQUESTS)),
+        by_outcome: std::array::from_fn(|i| count(c(C_OUTCOME + i))),
+        attempt_failures_by_class: std::array::from_fn(|i| count(c(C_FAILED + i))),
+        input_tokens: count(c(C_INPUT)),
+        output_tokens: count(c(C_OUTPUT)),
+        cache_read_tokens: count(c(C_CACHE_READ)),
+        cache_write_5m_tokens: count(c(C_CACHE_WRITE_5M)),
+        cache_write_1h_tokens: count(c(C_CACHE_WRITE_1H)),
+        cost_nanos: c(C_COST),
+        unpriced_requests: count(c(C_UNPRICED)),
+        latency: histogram(C_LATENCY, C_LATENCY_SUM),
+        ttft: histogram(C_TTFT, C_TTFT_SUM),
+    }
+}
+
+/// Runs a `DELETE … LIMIT $2` (`$1` the cut-off) in its own short transaction until it deletes
+/// fewer rows than the limit.
+async fn delete_chunked(
+    pool: &SqlitePool,
+    sql: &'static str,
+    before: EpochMs,
+    chunk: u64,
+) -> Result<u64> {
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let deleted = sqlx::query(sql)
+            .bind(before)
+            .bind(i64::try_from(chunk).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        total += deleted;
+        if deleted < chunk {
+            return Ok(total);
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for SqliteLedger {
+    async fn append_usage(&self, records: &[UsageRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut fresh = insert_records(&mut tx, records).await?;
+
+        let mut minutes: BTreeMap<DimKey<'_>, Counters> = BTreeMap::new();
+        let mut names: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        // The first record with a given id is the one the insert kept.
+        for r in records.iter().filter(|r| fresh.remove(&r.request_id)) {
+            let key = (
+                floor_to(r.at, MINUTE_MS),
+                model_of(r),
+                r.key_id.as_deref().unwrap_or(""),
+                r.client_id.as_deref().unwrap_or(""),
+            );
+            fold(minutes.entry(key).or_insert([0; N_COUNTERS]), r);
+            if let (Some(id), Some(name)) = (&r.key_id, &r.key_name) {
+                names.insert(("key", id), name);
+            }
+            if let (Some(id), Some(name)) = (&r.client_id, &r.client_name) {
+                names.insert(("client", id), name);
+            }
+        }
+        let mut hours: BTreeMap<DimKey<'_>, Counters> = BTreeMap::new();
+        for (&(minute, model, key, client), counters) in &minutes {
+            let hour = (floor_to(minute, HOUR_MS), model, key, client);
+            add_counters(hours.entry(hour).or_insert([0; N_COUNTERS]), counters);
+        }
+
+        upsert_rollup(&mut tx, "usage_minute", &minutes).await?;
+        upsert_rollup(&mut tx, "usage_hour", &hours).await?;
+        upsert_names(&mut tx, &names).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn usage_log(&self, filter: &LogFilter) -> Result<Vec<UsageRow>> {
+        let rows = log_query("", filter).build().fetch_all(&self.pool).await?;
+        rows.iter().map(usage_row).collect()
+    }
+
+    async fn rollup(&self, query: &RollupQuery) -> Result<Vec<RollupRow>> {
+        let rows = rollup_query("", query)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(rollup_row).collect())
+    }
+
+    async fn purge(&self, cut: &Retention) -> Result<Purged> {
+        let raw = delete_chunked(
+            &self.pool,
+            "DELETE FROM usage_records WHERE id IN \
+             (SELECT id FROM usage_records WHERE at < $1 ORDER BY at LIMIT $2)",
+            cut.raw_before,
+            self.purge_chunk,
+        )
+        .await?;
+        let minute = delete_chunked(
+            &self.pool,
+            "DELETE FROM usage_minute WHERE (bucket_start, model, key_id, client_id) IN \
+             (SELECT bucket_start, model, key_id, client_id FROM usage_minute \
+              WHERE bucket_start < $1 ORDER BY bucket_start LIMIT $2)",
+            cut.minute_before,
+            self.purge_chunk,
+        )
+        .await?;
+        let hour = delete_chunked(
+            &self.pool,
+            "DELETE FROM usage_hour WHERE (bucket_start, model, key_id, client_id) IN \
+             (SELECT bucket_start, model, key_id, client_id FROM usage_hour \
+              WHERE bucket_start < $1 ORDER BY bucket_start LIMIT $2)",
+            cut.hour_before,
+            self.purge_chunk,
+        )
+        .await?;
+        Ok(Purged { raw, minute, hour })
+    }
+
+    async fn usage_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM usage_records")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn integrity_ok(&self) -> Result<bool> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.len() == 1 && rows[0] == "ok")
+    }
+}
+
+const _: () = assert!(COUNTERS.len() == N_COUNTERS);
+const _: () = assert!(RECORD_CHUNK * RECORD_COLUMN_COUNT < 32_766);
+const _: () = assert!(ROLLUP_CHUNK * (N_COUNTERS + 4) < 32_766);

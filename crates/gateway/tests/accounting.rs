@@ -1,0 +1,340 @@
+//! Every request becomes one usage record with exact tokens and cost, whatever its ending.
+//! Costs are worked out by hand from the price list (USD per million tokens × 1,000 = nano-
+//! dollars per token) and compared with what the ledger stored.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use keyloop::accounting::RequestOutcome;
+use keyloop::store::{LogFilter, UsageRow};
+use keyloop_mock::Scenario;
+use support::{Harness, Options, fixture, key};
+
+async fn records(h: &Harness) -> Vec<UsageRow> {
+    h.gateway.ledger_settled().await;
+    h.gateway
+        .ledger
+        .usage_log(&LogFilter::default())
+        .await
+        .unwrap()
+}
+
+fn replay(body: Bytes, stream: bool) -> Scenario {
+    Scenario::Replay {
+        status: 200,
+        content_type: if stream {
+            "text/event-stream; charset=utf-8".into()
+        } else {
+            "application/json".into()
+        },
+        body,
+    }
+}
+
+/// The body of an `.http` fixture: after the `#` commentary and the header block.
+fn http_body(name: &str) -> Bytes {
+    let text = String::from_utf8(fixture(name)).unwrap();
+    let message: String = text
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (_, body) = message.split_once("\n\n").unwrap();
+    Bytes::from(body.to_owned())
+}
+
+#[tokio::test]
+async fn usage_and_cost_from_the_fixtures() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        ..Options::default()
+    })
+    .await;
+    // (fixture, stream, served model, input, output, cache read, expected nano-dollars)
+    let cases = [
+        // Haiku 4.5: 11 × 1000 + 6 × 5000
+        (
+            "anthropic-stream-text.sse",
+            true,
+            "claude-haiku-4-5-20251001",
+            11,
+            6,
+            0,
+            41_000,
+        ),
+        // Sonnet 4.5: 412 × 3000 + 79 × 15000
+        (
+            "anthropic-stream-tool-use.sse",
+            true,
+            "claude-sonnet-4-5-20250929",
+            412,
+            79,
+            0,
+            2_421_000,
+        ),
+        // Opus 4.8: 96 × 5000 + 214 × 25000 (thinking is output)
+        (
+            "anthropic-stream-thinking.sse",
+            true,
+            "claude-opus-4-8",
+            96,
+            214,
+            0,
+            5_830_000,
+        ),
+        // Haiku 4.5: 14 × 1000 + 2048 × 100 (cache read) + 38 × 5000
+        (
+            "anthropic-message-response.http",
+            false,
+            "claude-haiku-4-5-20251001",
+            14,
+            38,
+            2048,
+            408_800,
+        ),
+    ];
+    for (name, stream, ..) in &cases {
+        let body = if *stream {
+            Bytes::from(fixture(name))
+        } else {
+            http_body(name)
+        };
+        h.mock.push_scenario("alpha", replay(body, *stream), 1);
+        let response = h.message(*stream).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        response.bytes().await.unwrap();
+    }
+    let mut rows = records(&h).await;
+    rows.reverse();
+    assert_eq!(rows.len(), cases.len());
+    for (row, (name, stream, model, input, output, cache_read, cost)) in rows.iter().zip(cases) {
+        assert_eq!(row.outcome, RequestOutcome::Success, "{name}");
+        assert_eq!(row.streamed, stream, "{name}");
+        assert_eq!(row.served_model.as_deref(), Some(model), "{name}");
+        assert_eq!(
+            row.requested_model.as_deref(),
+            Some("claude-sonnet-4-5"),
+            "{name}"
+        );
+        assert_eq!(row.usage.input_tokens, input, "{name}");
+        assert_eq!(row.usage.output_tokens, output, "{name}");
+        assert_eq!(row.usage.cache_read_tokens, cache_read, "{name}");
+        assert_eq!(row.cost_nanos, Some(cost), "{name}");
+        assert_eq!(row.key_name.as_deref(), Some("alpha"));
+        assert_eq!(row.client_name.as_deref(), Some("tests"));
+        assert!(row.ttft_ms.is_some() && row.latency_ms >= row.ttft_ms.unwrap());
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_hour_cache_writes_are_priced_at_the_one_hour_rate() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        ..Options::default()
+    })
+    .await;
+    let body = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-6",
+        "content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","stop_sequence":null,
+        "usage":{"input_tokens":10,"cache_creation_input_tokens":3000,"cache_read_input_tokens":0,
+        "cache_creation":{"ephemeral_5m_input_tokens":1000,"ephemeral_1h_input_tokens":2000},
+        "output_tokens":20}}"#;
+    h.mock
+        .push_scenario("alpha", replay(Bytes::from(body), false), 1);
+    assert_eq!(h.message(false).send().await.unwrap().status(), 200);
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.usage.cache_write_5m_tokens, 1000);
+    assert_eq!(row.usage.cache_write_1h_tokens, 2000);
+    // Sonnet 4.6 at $3/M: 10 × 3000 + 1000 × 3750 (5 min) + 2000 × 6000 (1 h) + 20 × 15000
+    assert_eq!(
+        row.cost_nanos,
+        Some(30_000 + 3_750_000 + 12_000_000 + 300_000)
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_model_without_a_price_is_recorded_as_unknown_not_zero() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        ..Options::default()
+    })
+    .await;
+    let r = h
+        .post("/v1/messages")
+        .json(
+            &serde_json::json!({"model": "claude-unreleased-9", "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let row = records(&h).await.remove(0);
+    assert!(row.usage.output_tokens > 0);
+    assert_eq!(row.cost_nanos, None);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_commit_keeps_its_partial_usage() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        ..Options::default()
+    })
+    .await;
+    // message_start, content_block_start, ping, then 3 deltas, then the connection drops.
+    h.mock
+        .push_scenario("alpha", Scenario::CutMidStream { after_events: 6 }, 1);
+    let body = h.message(true).send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("event: error"));
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.outcome, RequestOutcome::StreamCut);
+    assert_eq!(row.status, 200);
+    assert!(
+        row.usage.input_tokens > 0,
+        "input is known from message_start"
+    );
+    assert_eq!(
+        row.usage.output_tokens, 3,
+        "one token per delivered delta at least"
+    );
+    assert!(row.cost_nanos.unwrap() > 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_error_before_any_content_is_recorded_with_its_attempts() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha"), key("beta")],
+        ..Options::default()
+    })
+    .await;
+    h.mock
+        .push_scenario("alpha", Scenario::ErrorBeforeContent, 1);
+    h.mock
+        .push_scenario("beta", Scenario::ErrorBeforeContent, 1);
+    let r = h.message(true).send().await.unwrap();
+    assert_eq!(r.status(), 529);
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.outcome, RequestOutcome::UpstreamError);
+    assert_eq!(row.status, 529);
+    assert_eq!(row.usage.output_tokens, 0);
+    assert_eq!(row.cost_nanos, Some(0));
+    let tried: Vec<_> = row.attempts.iter().map(|a| a.key_name.as_str()).collect();
+    assert_eq!(tried, ["alpha", "beta"]);
+    assert!(
+        row.attempts
+            .iter()
+            .all(|a| a.class.as_str() == "overloaded")
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failover_is_recorded_with_the_failed_attempt_and_the_serving_key() {
+    let h = Harness::start(Options::default()).await;
+    h.mock.push_scenario(
+        "alpha",
+        Scenario::RateLimited {
+            retry_after_secs: 30,
+        },
+        1,
+    );
+    assert_eq!(h.message(false).send().await.unwrap().status(), 200);
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.outcome, RequestOutcome::Success);
+    assert_eq!(row.key_name.as_deref(), Some("beta"));
+    assert_eq!(row.attempts.len(), 1);
+    assert_eq!(row.attempts[0].key_name, "alpha");
+    assert_eq!(row.attempts[0].class.as_str(), "rate_limited");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_disconnect_still_yields_a_record_of_what_was_delivered() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        ..Options::default()
+    })
+    .await;
+    let mut response = h
+        .message(true)
+        .header("x-mock-events", "400")
+        .header("x-mock-interval-ms", "10")
+        .send()
+        .await
+        .unwrap();
+    // Read until a few deltas have arrived, then leave.
+    let mut seen = String::new();
+    while seen.matches("event: content_block_delta").count() < 6 {
+        let chunk = response.chunk().await.unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(response);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        h.mock.wait_for_abandoned("alpha", 1),
+    )
+    .await
+    .expect("the upstream request is cancelled");
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.outcome, RequestOutcome::ClientCancelled);
+    assert!(row.usage.input_tokens > 0);
+    let delivered = seen.matches("event: content_block_delta").count() as u64;
+    assert!(
+        row.usage.output_tokens >= delivered && row.usage.output_tokens < 400,
+        "output {} should count the {delivered} deltas delivered, not the whole answer",
+        row.usage.output_tokens
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_generated_record_is_written_dropped_or_queued() {
+    let h = Harness::start(Options::default()).await;
+    let n = 40;
+    let requests = (0..n).map(|i| h.message(i % 2 == 0).send());
+    for response in futures_util::future::join_all(requests).await {
+        response.unwrap().bytes().await.unwrap();
+    }
+    h.gateway.ledger_settled().await;
+    let stats = h.gateway.accountant.ledger_stats();
+    assert_eq!(stats.generated, n as u64);
+    assert_eq!(
+        stats.generated,
+        stats.written + stats.dropped + stats.queued
+    );
+    assert_eq!(stats.dropped, 0);
+    assert_eq!(h.gateway.ledger.usage_count().await.unwrap(), n as i64);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_flushes_the_queue() {
+    let h = Harness::start(Options {
+        // A long batch delay: without the flush, these records would still be waiting.
+        env: vec![("KEYLOOP_LEDGER__MAX_DELAY_MS", "60000".into())],
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(h.message(false).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        h.gateway.accountant.ledger_stats().written,
+        0,
+        "still queued"
+    );
+    let path = h.dir.path().join("keyloop.db");
+    let Harness {
+        gateway, mock, dir, ..
+    } = h;
+    gateway.shutdown().await;
+    let stores = keyloop::store::open_sqlite(&path).await.unwrap();
+    assert_eq!(stores.ledger.usage_count().await.unwrap(), 5);
+    mock.shutdown().await;
+    drop(dir);
+}
