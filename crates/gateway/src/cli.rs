@@ -332,7 +332,7 @@ fn parse_span(text: &str) -> anyhow::Result<i64> {
 }
 
 fn dollars(nanos: i64) -> String {
-    format!("{:.4}", nanos as f64 / 1e9)
+    format!("{:.6}", nanos as f64 / 1e9)
 }
 
 async fn usage(config: Config, args: UsageArgs) -> anyhow::Result<ExitCode> {

@@ -34,14 +34,14 @@ pub fn mock_keys() -> Vec<MockKey> {
         },
     };
     vec![
-        key("steady", "sk-ant-api03-demo-steady-0000000000000000", None),
-        key("flaky", "sk-ant-api03-demo-flaky-00000000000000000", None),
+        key("steady", "sk-ant-api03-demo-steady-000000000000A1b2", None),
+        key("flaky", "sk-ant-api03-demo-flaky-0000000000000C3d4", None),
         key(
             "limited",
-            "sk-ant-api03-demo-limited-000000000000000",
+            "sk-ant-api03-demo-limited-00000000000E5f6",
             Some(20),
         ),
-        key("oauth", "sk-ant-oat01-demo-oauth-00000000000000000", None),
+        key("oauth", "sk-ant-oat01-demo-oauth-0000000000000G7h8", None),
     ]
 }
 

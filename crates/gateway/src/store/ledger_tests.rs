@@ -1,9 +1,10 @@
 //! The usage ledger against a real SQLite file in a temp dir. Expectations are computed from the
 //! generated records by plain loops, never read back from the store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use keyloop_wire::usage::Usage;
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::sqlite::SqliteStore;
 use super::sqlite_ledger::SqliteLedger;
@@ -264,6 +265,70 @@ fn model_dim(r: &UsageRecord) -> Option<String> {
     r.served_model.clone().or_else(|| r.requested_model.clone())
 }
 
+const GROUP_BYS: [GroupBy; 4] = [
+    GroupBy::None,
+    GroupBy::Model,
+    GroupBy::Credential,
+    GroupBy::Client,
+];
+
+/// The group a record falls in, and the name it brings along.
+fn group_of(r: &UsageRecord, group_by: GroupBy) -> (Option<String>, Option<String>) {
+    match group_by {
+        GroupBy::None => (None, None),
+        GroupBy::Model => (model_dim(r), None),
+        GroupBy::Credential => (r.key_id.clone(), r.key_name.clone()),
+        GroupBy::Client => (r.client_id.clone(), r.client_name.clone()),
+    }
+}
+
+/// A roll-up row as compared: bucket start, group, group name, sums.
+type Seen = (Option<EpochMs>, Option<String>, Option<String>, Expected);
+
+fn seen(rows: &[RollupRow]) -> Vec<Seen> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.bucket_start,
+                r.group.clone(),
+                r.group_name.clone(),
+                observed(r),
+            )
+        })
+        .collect()
+}
+
+/// What `rollup(q)` must return after `appended` went in (in that order), computed from the
+/// records alone: one row per (bucket, group) in that order, with each id's latest name. A
+/// record is in range when its bucket overlaps `[since, until)`: its hour for `Hour`, its minute
+/// for `Minute` and for `Total` (exact to the minute).
+fn expected_rollup(appended: &[UsageRecord], q: &RollupQuery) -> Vec<Seen> {
+    let width = if q.bucket == Bucket::Hour { HOUR } else { MIN };
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut groups: BTreeMap<(Option<EpochMs>, Option<String>), Vec<&UsageRecord>> =
+        BTreeMap::new();
+    for r in appended {
+        let (group, name) = group_of(r, q.group_by);
+        if let (Some(id), Some(name)) = (&group, name) {
+            names.insert(id.clone(), name);
+        }
+        let start = r.at - r.at % width;
+        let in_range =
+            q.since.is_none_or(|s| start >= s - s % width) && q.until.is_none_or(|u| start < u);
+        if in_range {
+            let bucket = (q.bucket != Bucket::Total).then_some(start);
+            groups.entry((bucket, group)).or_default().push(r);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((bucket, group), recs)| {
+            let name = group.as_ref().and_then(|g| names.get(g).cloned());
+            (bucket, group, name, expect(recs))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn records_round_trip_every_field() {
     let (_dir, stores) = open().await;
@@ -348,15 +413,20 @@ async fn rollup_sums_equal_the_records() {
     append_in_batches(stores.ledger.as_ref(), &records, 337).await;
     assert_eq!(stores.ledger.usage_count().await.unwrap(), 3000);
 
+    // Each dimension's rows add up to the records: every record is in exactly one row of each
+    // dimension per bucket.
     let want = expect(&records);
-    for bucket in [Bucket::Total, Bucket::Hour, Bucket::Minute] {
+    for (bucket, group_by) in [Bucket::Total, Bucket::Hour, Bucket::Minute]
+        .into_iter()
+        .flat_map(|b| GROUP_BYS.map(|g| (b, g)))
+    {
         let rows = stores
             .ledger
             .rollup(&RollupQuery {
                 since: None,
                 until: None,
                 bucket,
-                group_by: GroupBy::None,
+                group_by,
             })
             .await
             .unwrap();
@@ -384,7 +454,10 @@ async fn rollup_sums_equal_the_records() {
             sum.latency_sum += o.latency_sum;
             sum.ttft_sum += o.ttft_sum;
         }
-        assert_eq!(sum, want, "{bucket:?} buckets add up to the records");
+        assert_eq!(
+            sum, want,
+            "{bucket:?} buckets by {group_by:?} add up to the records"
+        );
     }
     let total = &stores
         .ledger
@@ -511,6 +584,11 @@ async fn total_over_an_unaligned_range_is_exact_to_the_minute() {
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(observed(&rows[0]), expect(inside), "range {since}..{until}");
+        for group_by in GROUP_BYS {
+            let query = total_query(Some(since), Some(until), group_by);
+            let rows = stores.ledger.rollup(&query).await.unwrap();
+            assert_eq!(seen(&rows), expected_rollup(&records, &query), "{query:?}");
+        }
     }
 
     // Open on one side.
@@ -550,64 +628,37 @@ async fn total_over_an_unaligned_range_is_exact_to_the_minute() {
 }
 
 #[tokio::test]
-async fn group_by_each_dimension() {
+async fn every_group_by_and_bucket_equals_the_records() {
     let (_dir, stores) = open().await;
     let records = generate(17, "req_", 2500, T0, 3 * HOUR);
     append_in_batches(stores.ledger.as_ref(), &records, 700).await;
 
-    type Dim = fn(&UsageRecord) -> Option<String>;
-    let dims: [(GroupBy, Dim, Option<&str>); 3] = [
-        (GroupBy::Model, model_dim, None),
-        (GroupBy::Credential, |r| r.key_id.clone(), Some("key ")),
-        (GroupBy::Client, |r| r.client_id.clone(), Some("client ")),
+    let ranges = [
+        (None, None),
+        // Edges inside minutes and hours: partial hours and minutes at both ends.
+        (
+            Some(T0 + 17 * MIN + 30_000),
+            Some(T0 + 2 * HOUR + 42 * MIN + 10_000),
+        ),
+        // Hour-aligned.
+        (Some(T0 + HOUR), Some(T0 + 2 * HOUR)),
+        // Open on one side.
+        (Some(T0 + HOUR + 1), None),
+        (None, Some(T0 + 2 * HOUR - 1)),
     ];
-    for (group_by, dim, name_prefix) in dims {
-        let mut want: BTreeMap<Option<String>, Vec<&UsageRecord>> = BTreeMap::new();
-        for r in &records {
-            want.entry(dim(r)).or_default().push(r);
-        }
-        for bucket in [Bucket::Total, Bucket::Hour] {
-            let rows = stores
-                .ledger
-                .rollup(&RollupQuery {
-                    since: None,
-                    until: None,
+    for (since, until) in ranges {
+        for bucket in [Bucket::Minute, Bucket::Hour, Bucket::Total] {
+            for group_by in GROUP_BYS {
+                let query = RollupQuery {
+                    since,
+                    until,
                     bucket,
                     group_by,
-                })
-                .await
-                .unwrap();
-            let mut got: BTreeMap<Option<String>, Vec<&RollupRow>> = BTreeMap::new();
-            for row in &rows {
-                got.entry(row.group.clone()).or_default().push(row);
-            }
-            assert_eq!(
-                got.keys().collect::<Vec<_>>(),
-                want.keys().collect::<Vec<_>>(),
-                "{group_by:?}/{bucket:?}: the groups"
-            );
-            for (group, recs) in &want {
-                let group_rows = &got[group];
-                if bucket == Bucket::Total {
-                    assert_eq!(group_rows.len(), 1);
-                    assert_eq!(
-                        observed(group_rows[0]),
-                        expect(recs.iter().copied()),
-                        "{group_by:?} {group:?}"
-                    );
-                } else {
-                    let requests: u64 = group_rows.iter().map(|r| r.requests).sum();
-                    assert_eq!(requests, recs.len() as u64);
-                }
-                let want_name = match (name_prefix, group) {
-                    (Some(prefix), Some(id)) => {
-                        Some(format!("{prefix}{}", id.rsplit('_').next().unwrap()))
-                    }
-                    _ => None,
                 };
-                for row in group_rows {
-                    assert_eq!(row.group_name, want_name, "{group_by:?} {group:?}");
-                }
+                let rows = stores.ledger.rollup(&query).await.unwrap();
+                let want = expected_rollup(&records, &query);
+                assert!(want.len() > 1 || group_by == GroupBy::None, "{query:?}");
+                assert_eq!(seen(&rows), want, "{query:?}");
             }
         }
     }
@@ -941,39 +992,76 @@ async fn log_pages_are_index_walks_not_sorts() {
     }
 }
 
+async fn plan(store: &SqliteStore, mut query: QueryBuilder<'_, Sqlite>) -> Vec<String> {
+    query
+        .build()
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+        .collect()
+}
+
 #[tokio::test]
-async fn series_grouped_by_nothing_or_model_stream_in_key_order() {
+async fn rollup_reads_are_key_ranges_of_one_dimension() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
     for bucket in [Bucket::Minute, Bucket::Hour, Bucket::Total] {
-        for group_by in [GroupBy::None, GroupBy::Model, GroupBy::Credential] {
+        for group_by in GROUP_BYS {
             let query = RollupQuery {
                 since: Some(T0 + 17 * MIN),
                 until: Some(T0 + 5 * HOUR + 3 * MIN),
                 bucket,
                 group_by,
             };
-            let plan: Vec<String> =
-                super::sqlite_ledger::rollup_query("EXPLAIN QUERY PLAN ", &query)
-                    .build()
-                    .fetch_all(&store.pool)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
-                    .collect();
-            let reads: Vec<_> = plan.iter().filter(|l| l.contains("usage_")).collect();
+            let plan = plan(
+                &store,
+                super::sqlite_ledger::rollup_query("EXPLAIN QUERY PLAN ", &query),
+            )
+            .await;
+            let reads: Vec<_> = plan
+                .iter()
+                .filter(|l| l.contains("usage_minute") || l.contains("usage_hour"))
+                .collect();
+            let sources = if bucket == Bucket::Total { 3 } else { 1 };
+            assert_eq!(reads.len(), sources, "{query:?}: {plan:?}");
             assert!(
-                reads
-                    .iter()
-                    .all(|l| l.contains("SEARCH") && l.contains("bucket_start>")),
-                "{query:?}: range reads only: {plan:?}"
+                reads.iter().all(|l| l.starts_with("SEARCH")
+                    && l.contains(
+                        "USING PRIMARY KEY (dim=? AND bucket_start>? AND bucket_start<?)"
+                    )),
+                "{query:?}: one key range per source: {plan:?}"
             );
-            let sorts = plan.iter().any(|l| l.contains("TEMP B-TREE FOR GROUP BY"));
-            let key_order = bucket != Bucket::Total && group_by != GroupBy::Credential
-                || bucket == Bucket::Total && group_by == GroupBy::None;
-            assert_eq!(sorts, !key_order, "{query:?}: {plan:?}");
+            // A series streams in key order, with no sort. A total sorts each source's rows to
+            // group them by value (unless grouped by nothing), and the few result rows.
+            let sorts = |of: &str| {
+                plan.iter()
+                    .any(|l| l.contains(&format!("TEMP B-TREE FOR {of}")))
+            };
+            let total = bucket == Bucket::Total;
+            assert_eq!(
+                sorts("GROUP BY"),
+                total && group_by != GroupBy::None,
+                "{query:?}: {plan:?}"
+            );
+            assert!(!sorts("ORDER BY") || total, "{query:?}: {plan:?}");
+            assert!(!sorts("DISTINCT"), "{query:?}: {plan:?}");
         }
+    }
+    for table in ["usage_minute", "usage_hour"] {
+        let sql = super::sqlite_ledger::rollup_purge(table);
+        let plan = plan(
+            &store,
+            QueryBuilder::new(format!("EXPLAIN QUERY PLAN {sql}")),
+        )
+        .await;
+        let plan = plan.join(" | ");
+        assert!(
+            plan.contains("USING PRIMARY KEY (dim=? AND bucket_start<?)"),
+            "{table}: {plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{table}: {plan}");
     }
 }
 
@@ -989,28 +1077,14 @@ async fn purge_deletes_only_older_rows() {
     };
     let records = generate(31, "req_", 2000, T0, 5 * HOUR);
     append_in_batches(stores.ledger.as_ref(), &records, 500).await;
-    let minutes: BTreeSet<_> = records
-        .iter()
-        .map(|r| {
-            (
-                r.at - r.at % MIN,
-                model_dim(r),
-                r.key_id.clone(),
-                r.client_id.clone(),
-            )
-        })
-        .collect();
-    let hours: BTreeSet<_> = records
-        .iter()
-        .map(|r| {
-            (
-                r.at - r.at % HOUR,
-                model_dim(r),
-                r.key_id.clone(),
-                r.client_id.clone(),
-            )
-        })
-        .collect();
+    // The roll-up rows: one per bucket, dimension and value.
+    let rows_of = |width: EpochMs| -> HashSet<_> {
+        records
+            .iter()
+            .flat_map(|r| GROUP_BYS.map(|g| (r.at - r.at % width, g, group_of(r, g).0)))
+            .collect()
+    };
+    let (minutes, hours) = (rows_of(MIN), rows_of(HOUR));
 
     let cut = Retention {
         raw_before: T0 + 2 * HOUR + 123,
@@ -1076,24 +1150,25 @@ async fn purge_deletes_only_older_rows() {
     );
 }
 
-/// Everything a reader can see, to compare before and after a failed append.
-async fn snapshot(ledger: &dyn Ledger) -> (i64, Vec<UsageRow>, Vec<RollupRow>, Vec<RollupRow>) {
+/// Everything a reader can see, to compare before and after a failed append: the log, and every
+/// roll-up row (each dimension, both tables) with its name.
+async fn snapshot(ledger: &dyn Ledger) -> (i64, Vec<UsageRow>, Vec<Vec<RollupRow>>) {
+    let mut rollups = Vec::new();
+    for bucket in [Bucket::Minute, Bucket::Hour] {
+        for group_by in GROUP_BYS {
+            let query = RollupQuery {
+                since: None,
+                until: None,
+                bucket,
+                group_by,
+            };
+            rollups.push(ledger.rollup(&query).await.unwrap());
+        }
+    }
     (
         ledger.usage_count().await.unwrap(),
         whole_log(ledger, LogFilter::default()).await,
-        ledger
-            .rollup(&RollupQuery {
-                since: None,
-                until: None,
-                bucket: Bucket::Minute,
-                group_by: GroupBy::Credential,
-            })
-            .await
-            .unwrap(),
-        ledger
-            .rollup(&total_query(None, None, GroupBy::Client))
-            .await
-            .unwrap(),
+        rollups,
     )
 }
 
@@ -1132,10 +1207,12 @@ async fn a_failed_batch_leaves_nothing_half_written() {
         .await
         .unwrap();
 
-    // Failure in the hour roll-up, after every record and minute row of the batch was written.
+    // Failure in the hour roll-up, after every record and minute row of the batch, and the
+    // hour rows of the dimensions before 'model', were written.
     sqlx::query(
         "CREATE TRIGGER fail_hour BEFORE INSERT ON usage_hour \
-         WHEN NEW.model = 'boom' BEGIN SELECT RAISE(ABORT, 'injected'); END",
+         WHEN NEW.dim = 'model' AND NEW.value = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'injected'); END",
     )
     .execute(&pool)
     .await
@@ -1150,11 +1227,12 @@ async fn a_failed_batch_leaves_nothing_half_written() {
     // Nothing of it was kept, so the same batch now goes in whole.
     ledger.append_usage(&second).await.unwrap();
     assert_eq!(ledger.usage_count().await.unwrap(), 1500);
-    let total = &(&ledger as &dyn Ledger)
-        .rollup(&total_query(None, None, GroupBy::None))
-        .await
-        .unwrap()[0];
-    assert_eq!(observed(total), expect(first.iter().chain(&second)));
+    let both: Vec<UsageRecord> = first.iter().chain(&second).cloned().collect();
+    for group_by in GROUP_BYS {
+        let query = total_query(None, None, group_by);
+        let rows = (&ledger as &dyn Ledger).rollup(&query).await.unwrap();
+        assert_eq!(seen(&rows), expected_rollup(&both, &query), "{query:?}");
+    }
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 //! The usage ledger in the embedded SQLite file, on the store's pool (WAL, `synchronous=FULL`).
 //!
-//! A batch is aggregated in memory first, so each (bucket, model, key, client) roll-up row is
-//! written once per batch, as one multi-row UPSERT that adds to the stored counters. Statements
-//! are multi-row too (a few per batch, not one per record): with sqlx every statement is a round
-//! trip to the connection's worker thread.
+//! The roll-ups are kept per dimension ([`Dim`]): a record adds to one row per dimension per
+//! bucket, so a bucket holds 1 + models + credentials + clients rows however they combine, and a
+//! query grouped by one dimension reads only its rows. A batch is aggregated in memory first, so
+//! each (dim, bucket, value) row is written once per batch, by one multi-row UPSERT per table
+//! that adds to the stored counters. Statements are multi-row too (a few per batch, not one per
+//! record): with sqlx every statement is a round trip to the connection's worker thread.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -112,8 +114,59 @@ const N_COUNTERS: usize = C_TTFT_SUM + 1;
 
 type Counters = [i64; N_COUNTERS];
 
-/// (bucket_start, model, key_id, client_id); '' is "none".
-type DimKey<'a> = (EpochMs, &'a str, &'a str, &'a str);
+/// The dimension a roll-up row belongs to: the `dim` column of `usage_minute` / `usage_hour`
+/// (and, for credentials and clients, of `usage_names`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Dim {
+    /// Every request, in one row per bucket (value '').
+    All,
+    /// Served model, else requested model.
+    Model,
+    /// `key_id`.
+    Key,
+    /// `client_id`.
+    Client,
+}
+
+impl Dim {
+    const ALL: [Dim; 4] = [Dim::All, Dim::Model, Dim::Key, Dim::Client];
+
+    fn of(group_by: GroupBy) -> Self {
+        match group_by {
+            GroupBy::None => Self::All,
+            GroupBy::Model => Self::Model,
+            GroupBy::Credential => Self::Key,
+            GroupBy::Client => Self::Client,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Model => "model",
+            Self::Key => "key",
+            Self::Client => "client",
+        }
+    }
+
+    /// The row of this dimension a record adds to; '' is "none".
+    fn value_of(self, r: &UsageRecord) -> &str {
+        match self {
+            Self::All => "",
+            Self::Model => model_of(r),
+            Self::Key => r.key_id.as_deref().unwrap_or(""),
+            Self::Client => r.client_id.as_deref().unwrap_or(""),
+        }
+    }
+
+    /// Whether `usage_names` holds names for this dimension's values.
+    fn has_names(self) -> bool {
+        matches!(self, Self::Key | Self::Client)
+    }
+}
+
+/// A roll-up row's key, in the table's key order: (dim, bucket_start, value).
+type RowKey<'a> = (Dim, EpochMs, &'a str);
 
 /// SQL integers are signed; a token count past `i64::MAX` cannot happen, and is stored saturated.
 fn tokens(n: u64) -> i64 {
@@ -336,7 +389,7 @@ async fn insert_records(
 async fn upsert_rollup(
     conn: &mut SqliteConnection,
     table: &str,
-    rows: &BTreeMap<DimKey<'_>, Counters>,
+    rows: &BTreeMap<RowKey<'_>, Counters>,
 ) -> Result<()> {
     let rows: Vec<_> = rows.iter().collect();
     let update = COUNTERS
@@ -346,20 +399,19 @@ async fn upsert_rollup(
         .join(", ");
     for chunk in statement_chunks(&rows, ROLLUP_CHUNK) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!(
-            "INSERT INTO {table} (bucket_start, model, key_id, client_id, {}) ",
+            "INSERT INTO {table} (dim, bucket_start, value, {}) ",
             COUNTERS.join(", ")
         ));
-        qb.push_values(chunk, |mut b, ((bucket, model, key, client), counters)| {
-            b.push_bind(*bucket)
-                .push_bind(*model)
-                .push_bind(*key)
-                .push_bind(*client);
+        qb.push_values(chunk, |mut b, ((dim, bucket, value), counters)| {
+            b.push_bind(dim.as_str())
+                .push_bind(*bucket)
+                .push_bind(*value);
             for &c in counters.iter() {
                 b.push_bind(c);
             }
         });
         qb.push(format!(
-            " ON CONFLICT (bucket_start, model, key_id, client_id) DO UPDATE SET {update}"
+            " ON CONFLICT (dim, bucket_start, value) DO UPDATE SET {update}"
         ));
         qb.build().execute(&mut *conn).await?;
     }
@@ -368,14 +420,14 @@ async fn upsert_rollup(
 
 async fn upsert_names(
     conn: &mut SqliteConnection,
-    names: &BTreeMap<(&str, &str), &str>,
+    names: &BTreeMap<(Dim, &str), &str>,
 ) -> Result<()> {
     let names: Vec<_> = names.iter().collect();
     for chunk in statement_chunks(&names, ROLLUP_CHUNK) {
         let mut qb: QueryBuilder<'_, Sqlite> =
             QueryBuilder::new("INSERT INTO usage_names (dim, id, name) ");
         qb.push_values(chunk, |mut b, ((dim, id), name)| {
-            b.push_bind(*dim).push_bind(*id).push_bind(**name);
+            b.push_bind(dim.as_str()).push_bind(*id).push_bind(**name);
         });
         qb.push(
             " ON CONFLICT (dim, id) DO UPDATE SET name = excluded.name \
@@ -503,120 +555,134 @@ fn push_log_conditions<'a>(qb: &mut QueryBuilder<'a, Sqlite>, f: &'a LogFilter, 
     }
 }
 
-/// Where the roll-up rows of a query come from: `(table, from, until)` ranges of bucket starts,
-/// `from` inclusive, `until` exclusive, None open.
-fn rollup_sources(q: &RollupQuery) -> Vec<(&'static str, Option<EpochMs>, Option<EpochMs>)> {
+/// A range of bucket starts in one roll-up table: `(table, from, until)`, `from` inclusive,
+/// `until` exclusive, None open.
+type Source = (&'static str, Option<EpochMs>, Option<EpochMs>);
+
+/// Where the rows of a minute or hour series come from: every bucket overlapping the range.
+fn series_source(table: &'static str, width: EpochMs, q: &RollupQuery) -> Source {
+    (table, q.since.map(|s| floor_to(s, width)), q.until)
+}
+
+/// Where the rows of a total come from: whole hours from the hour table, the partial hours at
+/// the edges from the minute table.
+fn total_sources(q: &RollupQuery) -> Vec<Source> {
     let minute_from = q.since.map(|s| floor_to(s, MINUTE_MS));
-    let hour_from = q.since.map(|s| floor_to(s, HOUR_MS));
-    match q.bucket {
-        Bucket::Minute => vec![("usage_minute", minute_from, q.until)],
-        Bucket::Hour => vec![("usage_hour", hour_from, q.until)],
-        Bucket::Total => {
-            let whole_from = q.since.map(|s| ceil_to(s, HOUR_MS));
-            let whole_until = q.until.map(|u| floor_to(u, HOUR_MS));
-            if let (Some(from), Some(until)) = (whole_from, whole_until)
-                && from >= until
-            {
-                return vec![("usage_minute", minute_from, q.until)];
-            }
-            let mut sources = vec![("usage_hour", whole_from, whole_until)];
-            if let (Some(from), Some(whole_from)) = (minute_from, whole_from)
-                && from < whole_from
-            {
-                sources.push(("usage_minute", Some(from), Some(whole_from)));
-            }
-            if let (Some(whole_until), Some(until)) = (whole_until, q.until)
-                && whole_until < until
-            {
-                sources.push(("usage_minute", Some(whole_until), Some(until)));
-            }
-            sources
-        }
+    let whole_from = q.since.map(|s| ceil_to(s, HOUR_MS));
+    let whole_until = q.until.map(|u| floor_to(u, HOUR_MS));
+    if let (Some(from), Some(until)) = (whole_from, whole_until)
+        && from >= until
+    {
+        return vec![("usage_minute", minute_from, q.until)];
     }
+    let mut sources = vec![("usage_hour", whole_from, whole_until)];
+    if let (Some(from), Some(whole_from)) = (minute_from, whole_from)
+        && from < whole_from
+    {
+        sources.push(("usage_minute", Some(from), Some(whole_from)));
+    }
+    if let (Some(whole_until), Some(until)) = (whole_until, q.until)
+        && whole_until < until
+    {
+        sources.push(("usage_minute", Some(whole_until), Some(until)));
+    }
+    sources
 }
 
 /// The roll-up query for `q`, after `prefix` (`EXPLAIN QUERY PLAN ` in a test). Result columns:
-/// bucket start, group, the [`COUNTERS`] sums, group name.
+/// bucket start, group, the [`COUNTERS`], group name.
 ///
-/// The cost is reading and summing 45 columns per stored row, and a sort when the grouping does
-/// not follow the primary key `(bucket_start, model, key_id, client_id)`. So: no GROUP BY term
-/// that is not needed (a constant term still costs a sort), minute or hour series grouped by
-/// nothing or by model stream in key order, and a total over several sources sums each source
-/// first and only adds up those partial rows.
+/// Every source is read as one range of the table's key `(dim, bucket_start, value)`: the rows
+/// of the queried dimension in the time range, and no others. A minute or hour series is those
+/// rows as stored (one row per dim, bucket and value, so there is nothing to add up), already in
+/// result order: it streams, with no sort. A total sums each source grouped by value (a sort of
+/// that dimension's rows in the range, at most a few hundred an hour), then adds up those
+/// partial rows. No GROUP BY term that is not needed: a constant term still costs a sort.
 pub(super) fn rollup_query<'a>(prefix: &str, q: &RollupQuery) -> QueryBuilder<'a, Sqlite> {
-    let per_bucket = q.bucket != Bucket::Total;
-    let (group, name_dim) = match q.group_by {
-        GroupBy::None => (None, None),
-        GroupBy::Model => (Some("model"), None),
-        GroupBy::Credential => (Some("key_id"), Some("key")),
-        GroupBy::Client => (Some("client_id"), Some("client")),
-    };
-    let sums = |from_alias: bool| {
-        COUNTERS
-            .iter()
-            .map(|c| {
-                if from_alias {
-                    format!("SUM(s.{c}) AS {c}")
-                } else {
-                    format!("SUM({c}) AS {c}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let group_keys: Vec<&str> = per_bucket
-        .then_some("bucket_start")
-        .into_iter()
-        .chain(group)
-        .collect();
-    // With no GROUP BY, an aggregate over no rows is still one row (of NULLs): drop it.
-    let group_clause = |keys: &[&str]| {
-        if keys.is_empty() {
-            " HAVING COUNT(*) > 0".to_owned()
-        } else {
-            format!(" GROUP BY {}", keys.join(", "))
-        }
-    };
-
-    let (name, join) = match name_dim {
-        // Names are joined after grouping: one lookup per result row.
-        Some(dim) => (
+    let dim = Dim::of(q.group_by);
+    let (name, join) = if dim.has_names() {
+        // Names are joined last: one lookup per result row.
+        (
             "n.name",
-            format!(" LEFT JOIN usage_names n ON n.dim = '{dim}' AND n.id = r.g"),
-        ),
-        None => ("NULL", String::new()),
+            format!(
+                " LEFT JOIN usage_names n ON n.dim = '{}' AND n.id = r.g",
+                dim.as_str()
+            ),
+        )
+    } else {
+        ("NULL", String::new())
     };
     let mut qb: QueryBuilder<'a, Sqlite> =
         QueryBuilder::new(format!("{prefix}SELECT r.*, {name} FROM ("));
-    let sources = rollup_sources(q);
+    match q.bucket {
+        Bucket::Minute => push_series(&mut qb, dim, series_source("usage_minute", MINUTE_MS, q)),
+        Bucket::Hour => push_series(&mut qb, dim, series_source("usage_hour", HOUR_MS, q)),
+        Bucket::Total => push_total(&mut qb, dim, total_sources(q)),
+    }
+    qb.push(format!(") r{join} ORDER BY r.b, r.g"));
+    qb
+}
+
+fn push_series(qb: &mut QueryBuilder<'_, Sqlite>, dim: Dim, (table, from, until): Source) {
+    qb.push(format!(
+        "SELECT bucket_start AS b, value AS g, {} FROM {table}",
+        COUNTERS.join(", ")
+    ));
+    push_range(qb, dim, from, until);
+}
+
+fn push_total(qb: &mut QueryBuilder<'_, Sqlite>, dim: Dim, sources: Vec<Source>) {
+    let sums = |alias: &str| {
+        COUNTERS
+            .iter()
+            .map(|c| format!("SUM({alias}{c}) AS {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let grouped = dim != Dim::All;
+    // With no GROUP BY, an aggregate over no rows is still one row (of NULLs): drop it.
+    let group_clause = |key: &str| {
+        if grouped {
+            format!(" GROUP BY {key}")
+        } else {
+            " HAVING COUNT(*) > 0".to_owned()
+        }
+    };
     let combine = sources.len() > 1;
     if combine {
-        qb.push(format!("SELECT NULL AS b, s.g AS g, {} FROM (", sums(true)));
+        qb.push(format!("SELECT NULL AS b, s.g AS g, {} FROM (", sums("s.")));
     }
     for (i, (table, from, until)) in sources.into_iter().enumerate() {
         if i > 0 {
             qb.push(" UNION ALL ");
         }
         qb.push(format!(
-            "SELECT {} AS b, {} AS g, {} FROM {table} WHERE 1 = 1",
-            if per_bucket { "bucket_start" } else { "NULL" },
-            group.unwrap_or("NULL"),
-            sums(false),
+            "SELECT NULL AS b, {} AS g, {} FROM {table}",
+            if grouped { "value" } else { "NULL" },
+            sums("")
         ));
-        if let Some(from) = from {
-            qb.push(" AND bucket_start >= ").push_bind(from);
-        }
-        if let Some(until) = until {
-            qb.push(" AND bucket_start < ").push_bind(until);
-        }
-        qb.push(group_clause(&group_keys));
+        push_range(qb, dim, from, until);
+        qb.push(group_clause("value"));
     }
     if combine {
-        let outer: Vec<&str> = group.map(|_| "s.g").into_iter().collect();
-        qb.push(format!(") s{}", group_clause(&outer)));
+        qb.push(format!(") s{}", group_clause("s.g")));
     }
-    qb.push(format!(") r{join} ORDER BY r.b, r.g"));
-    qb
+}
+
+/// `WHERE dim = … AND bucket_start` in `[from, until)`: one range of the key.
+fn push_range(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    dim: Dim,
+    from: Option<EpochMs>,
+    until: Option<EpochMs>,
+) {
+    qb.push(" WHERE dim = ").push_bind(dim.as_str());
+    if let Some(from) = from {
+        qb.push(" AND bucket_start >= ").push_bind(from);
+    }
+    if let Some(until) = until {
+        qb.push(" AND bucket_start < ").push_bind(until);
+    }
 }
 
 fn rollup_row(row: &SqliteRow) -> RollupRow {
@@ -645,23 +711,35 @@ fn rollup_row(row: &SqliteRow) -> RollupRow {
     }
 }
 
-/// Runs a `DELETE … LIMIT $2` (`$1` the cut-off) in its own short transaction until it deletes
-/// fewer rows than the limit.
+/// The chunked purge of one dimension of a roll-up table (`$1` the cut-off, `$2` the chunk,
+/// `$3` the dim): the oldest rows first, a walk of the key `(dim, bucket_start, …)`.
+pub(super) fn rollup_purge(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE (dim, bucket_start, value) IN \
+         (SELECT dim, bucket_start, value FROM {table} \
+          WHERE dim = $3 AND bucket_start < $1 ORDER BY bucket_start LIMIT $2)"
+    )
+}
+
+/// Runs a `DELETE … LIMIT $2` (`$1` the cut-off, `$3` the dim if given) in its own short
+/// transaction until it deletes fewer rows than the limit.
 async fn delete_chunked(
     pool: &SqlitePool,
-    sql: &'static str,
+    sql: &str,
     before: EpochMs,
+    dim: Option<Dim>,
     chunk: u64,
 ) -> Result<u64> {
     let mut total = 0;
     loop {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        let deleted = sqlx::query(sql)
+        let mut query = sqlx::query(sql)
             .bind(before)
-            .bind(i64::try_from(chunk).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .bind(i64::try_from(chunk).unwrap_or(i64::MAX));
+        if let Some(dim) = dim {
+            query = query.bind(dim.as_str());
+        }
+        let deleted = query.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         total += deleted;
         if deleted < chunk {
@@ -679,27 +757,29 @@ impl Ledger for SqliteLedger {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut fresh = insert_records(&mut tx, records).await?;
 
-        let mut minutes: BTreeMap<DimKey<'_>, Counters> = BTreeMap::new();
-        let mut names: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        let mut minutes: BTreeMap<RowKey<'_>, Counters> = BTreeMap::new();
+        let mut names: BTreeMap<(Dim, &str), &str> = BTreeMap::new();
         // The first record with a given id is the one the insert kept.
         for r in records.iter().filter(|r| fresh.remove(&r.request_id)) {
-            let key = (
-                floor_to(r.at, MINUTE_MS),
-                model_of(r),
-                r.key_id.as_deref().unwrap_or(""),
-                r.client_id.as_deref().unwrap_or(""),
-            );
-            fold(minutes.entry(key).or_insert([0; N_COUNTERS]), r);
+            let mut one = [0; N_COUNTERS];
+            fold(&mut one, r);
+            let minute = floor_to(r.at, MINUTE_MS);
+            for dim in Dim::ALL {
+                let row = minutes
+                    .entry((dim, minute, dim.value_of(r)))
+                    .or_insert([0; N_COUNTERS]);
+                add_counters(row, &one);
+            }
             if let (Some(id), Some(name)) = (&r.key_id, &r.key_name) {
-                names.insert(("key", id), name);
+                names.insert((Dim::Key, id), name);
             }
             if let (Some(id), Some(name)) = (&r.client_id, &r.client_name) {
-                names.insert(("client", id), name);
+                names.insert((Dim::Client, id), name);
             }
         }
-        let mut hours: BTreeMap<DimKey<'_>, Counters> = BTreeMap::new();
-        for (&(minute, model, key, client), counters) in &minutes {
-            let hour = (floor_to(minute, HOUR_MS), model, key, client);
+        let mut hours: BTreeMap<RowKey<'_>, Counters> = BTreeMap::new();
+        for (&(dim, minute, value), counters) in &minutes {
+            let hour = (dim, floor_to(minute, HOUR_MS), value);
             add_counters(hours.entry(hour).or_insert([0; N_COUNTERS]), counters);
         }
 
@@ -729,27 +809,30 @@ impl Ledger for SqliteLedger {
             "DELETE FROM usage_records WHERE id IN \
              (SELECT id FROM usage_records WHERE at < $1 ORDER BY at LIMIT $2)",
             cut.raw_before,
+            None,
             self.purge_chunk,
         )
         .await?;
-        let minute = delete_chunked(
-            &self.pool,
-            "DELETE FROM usage_minute WHERE (bucket_start, model, key_id, client_id) IN \
-             (SELECT bucket_start, model, key_id, client_id FROM usage_minute \
-              WHERE bucket_start < $1 ORDER BY bucket_start LIMIT $2)",
-            cut.minute_before,
-            self.purge_chunk,
-        )
-        .await?;
-        let hour = delete_chunked(
-            &self.pool,
-            "DELETE FROM usage_hour WHERE (bucket_start, model, key_id, client_id) IN \
-             (SELECT bucket_start, model, key_id, client_id FROM usage_hour \
-              WHERE bucket_start < $1 ORDER BY bucket_start LIMIT $2)",
-            cut.hour_before,
-            self.purge_chunk,
-        )
-        .await?;
+        let (mut minute, mut hour) = (0, 0);
+        // One dimension at a time, so each chunk is a walk of the key in time order.
+        for dim in Dim::ALL {
+            minute += delete_chunked(
+                &self.pool,
+                &rollup_purge("usage_minute"),
+                cut.minute_before,
+                Some(dim),
+                self.purge_chunk,
+            )
+            .await?;
+            hour += delete_chunked(
+                &self.pool,
+                &rollup_purge("usage_hour"),
+                cut.hour_before,
+                Some(dim),
+                self.purge_chunk,
+            )
+            .await?;
+        }
         Ok(Purged { raw, minute, hour })
     }
 
@@ -769,4 +852,4 @@ impl Ledger for SqliteLedger {
 
 const _: () = assert!(COUNTERS.len() == N_COUNTERS);
 const _: () = assert!(RECORD_CHUNK * RECORD_COLUMN_COUNT < 32_766);
-const _: () = assert!(ROLLUP_CHUNK * (N_COUNTERS + 4) < 32_766);
+const _: () = assert!(ROLLUP_CHUNK * (N_COUNTERS + 3) < 32_766);
