@@ -1,6 +1,6 @@
 -- The usage ledger: one row per finished request, plus per-minute and per-hour roll-ups that the
 -- batch writer folds in, in the same transaction. Times are epoch milliseconds, money integer
--- nano-dollars, tokens integers. Roll-up dimensions use '' for "none" so they can be part of a key.
+-- nano-dollars, tokens integers.
 
 CREATE TABLE usage_records (
     id                    INTEGER PRIMARY KEY,
@@ -45,13 +45,28 @@ CREATE INDEX usage_records_served ON usage_records(served_model, at, request_id)
 CREATE INDEX usage_records_requested ON usage_records(requested_model, at, request_id);
 CREATE INDEX usage_records_outcome ON usage_records(outcome, at, request_id);
 
+-- The roll-ups, one table per bucket width, kept per dimension: every request adds to exactly
+-- one row per dimension per bucket, the row (dim, bucket_start, value) with
+--   dim 'all'    value ''               (every request)
+--   dim 'model'  value the served model, else the requested model, else ''
+--   dim 'key'    value key_id, else ''
+--   dim 'client' value client_id, else ''
+-- So a bucket holds 1 + models + credentials + clients rows, whatever the combinations, and a
+-- query grouped by one dimension reads only that dimension's rows. There is no cross-dimension
+-- breakdown (model × client): that is the request log's job. One table per width, not one per
+-- dimension: the dimensions share the 45 counters, so one UPSERT per table per batch, one read
+-- path and one purge serve all four, for a few bytes of `dim` a row.
+--
+-- WITHOUT ROWID, clustered on (dim, bucket_start, value): the rows of one dimension over a time
+-- range are one contiguous range of the table, already in series order (bucket, then value).
+-- The counters sit in the rows, so a read needs no second lookup.
+--
 -- Latency and TTFT histograms: non-cumulative counts of values <= 50, 100, 250, 500, 1000,
 -- 2500, 5000, 10000, 30000, 60000 ms and above (inf), plus the sum in ms.
 CREATE TABLE usage_minute (
+    dim                          TEXT NOT NULL CHECK (dim IN ('all', 'model', 'key', 'client')),
     bucket_start                 INTEGER NOT NULL,
-    model                        TEXT NOT NULL,
-    key_id                       TEXT NOT NULL,
-    client_id                    TEXT NOT NULL,
+    value                        TEXT NOT NULL,
     requests                     INTEGER NOT NULL,
     outcome_success              INTEGER NOT NULL,
     outcome_client_error         INTEGER NOT NULL,
@@ -97,14 +112,13 @@ CREATE TABLE usage_minute (
     ttft_le_60000                INTEGER NOT NULL,
     ttft_le_inf                  INTEGER NOT NULL,
     ttft_sum_ms                  INTEGER NOT NULL,
-    PRIMARY KEY (bucket_start, model, key_id, client_id)
+    PRIMARY KEY (dim, bucket_start, value)
 ) WITHOUT ROWID;
 
 CREATE TABLE usage_hour (
+    dim                          TEXT NOT NULL CHECK (dim IN ('all', 'model', 'key', 'client')),
     bucket_start                 INTEGER NOT NULL,
-    model                        TEXT NOT NULL,
-    key_id                       TEXT NOT NULL,
-    client_id                    TEXT NOT NULL,
+    value                        TEXT NOT NULL,
     requests                     INTEGER NOT NULL,
     outcome_success              INTEGER NOT NULL,
     outcome_client_error         INTEGER NOT NULL,
@@ -150,7 +164,7 @@ CREATE TABLE usage_hour (
     ttft_le_60000                INTEGER NOT NULL,
     ttft_le_inf                  INTEGER NOT NULL,
     ttft_sum_ms                  INTEGER NOT NULL,
-    PRIMARY KEY (bucket_start, model, key_id, client_id)
+    PRIMARY KEY (dim, bucket_start, value)
 ) WITHOUT ROWID;
 
 -- The latest name seen for a credential or client id ('key' | 'client'), so roll-ups grouped by

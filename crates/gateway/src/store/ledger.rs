@@ -16,6 +16,10 @@
 //! - Roll-up dimensions: model = served model, else requested model, else none; credential =
 //!   `key_id`; client = `client_id`. Failed attempts are counted from `UsageRecord::attempts`
 //!   (the classes that can fail, [`FAILURE_CLASSES`]); `last_class` is not counted again.
+//! - Roll-ups are kept per dimension, not per combination: a record adds to one row per bucket
+//!   for each of all, model, credential and client. So a group-by reads one row per bucket and
+//!   group whatever the traffic mix, and there is no group-by over two dimensions at once (model
+//!   × client): that is a question for the request log.
 
 use async_trait::async_trait;
 use keyloop_wire::usage::Usage;

@@ -665,6 +665,34 @@ async fn every_group_by_and_bucket_equals_the_records() {
 }
 
 #[tokio::test]
+async fn large_counters_come_back_exact() {
+    let (_dir, stores) = open().await;
+    // Past 2^53, where a float would round: the counters must come back as integers.
+    let mut big = bare("req_big", T0 + 1);
+    big.usage.input_tokens = u64::MAX;
+    big.cost_nanos = Some(1 << 60);
+    let mut small = bare("req_small", T0 + 2);
+    small.cost_nanos = Some(3);
+    stores.ledger.append_usage(&[big, small]).await.unwrap();
+    for bucket in [Bucket::Minute, Bucket::Hour, Bucket::Total] {
+        let query = RollupQuery {
+            since: None,
+            until: None,
+            bucket,
+            group_by: GroupBy::None,
+        };
+        let rows = stores.ledger.rollup(&query).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].cost_nanos, (1 << 60) + 3, "{bucket:?}");
+        assert_eq!(
+            rows[0].input_tokens,
+            i64::MAX as u64,
+            "{bucket:?}: saturated"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_latest_name_is_shown() {
     let (_dir, stores) = open().await;
     let mut a = bare("req_1", T0);

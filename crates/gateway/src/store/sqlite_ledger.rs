@@ -590,7 +590,7 @@ fn total_sources(q: &RollupQuery) -> Vec<Source> {
 }
 
 /// The roll-up query for `q`, after `prefix` (`EXPLAIN QUERY PLAN ` in a test). Result columns:
-/// bucket start, group, the [`COUNTERS`], group name.
+/// bucket start, group, the [`COUNTERS`] as one JSON array, group name.
 ///
 /// Every source is read as one range of the table's key `(dim, bucket_start, value)`: the rows
 /// of the queried dimension in the time range, and no others. A minute or hour series is those
@@ -598,6 +598,12 @@ fn total_sources(q: &RollupQuery) -> Vec<Source> {
 /// result order: it streams, with no sort. A total sums each source grouped by value (a sort of
 /// that dimension's rows in the range, at most a few hundred an hour), then adds up those
 /// partial rows. No GROUP BY term that is not needed: a constant term still costs a sort.
+///
+/// The counters leave SQLite as one JSON array per row, not 45 columns: sqlx copies each value
+/// out of SQLite on its own (an allocation or two, ~150 ns), so a 45-column row costs ~8 µs to
+/// fetch and decode, the same row as one JSON text ~3 µs including parsing. That is what a series
+/// of thousands of rows (a day of minutes by credential, a week of hours by client) spends its
+/// time on; SQLite reads the rows themselves in a fraction of it (bench/results/*-ledger.md).
 pub(super) fn rollup_query<'a>(prefix: &str, q: &RollupQuery) -> QueryBuilder<'a, Sqlite> {
     let dim = Dim::of(q.group_by);
     let (name, join) = if dim.has_names() {
@@ -612,8 +618,10 @@ pub(super) fn rollup_query<'a>(prefix: &str, q: &RollupQuery) -> QueryBuilder<'a
     } else {
         ("NULL", String::new())
     };
-    let mut qb: QueryBuilder<'a, Sqlite> =
-        QueryBuilder::new(format!("{prefix}SELECT r.*, {name} FROM ("));
+    let mut qb: QueryBuilder<'a, Sqlite> = QueryBuilder::new(format!(
+        "{prefix}SELECT r.b, r.g, json_array({}), {name} FROM (",
+        COUNTERS.map(|c| format!("r.{c}")).join(", ")
+    ));
     match q.bucket {
         Bucket::Minute => push_series(&mut qb, dim, series_source("usage_minute", MINUTE_MS, q)),
         Bucket::Hour => push_series(&mut qb, dim, series_source("usage_hour", HOUR_MS, q)),
@@ -685,17 +693,26 @@ fn push_range(
     }
 }
 
-fn rollup_row(row: &SqliteRow) -> RollupRow {
-    let c = |i: usize| -> i64 { row.get(2 + i) };
+fn rollup_row(row: &SqliteRow) -> Result<RollupRow> {
+    let json: String = row.get(2);
+    let counters: Vec<i64> =
+        serde_json::from_str(&json).map_err(|e| decode_error(format!("roll-up counters: {e}")))?;
+    let counters = Counters::try_from(counters).map_err(|got| {
+        decode_error(format!(
+            "roll-up counters: {} values, not {N_COUNTERS}",
+            got.len()
+        ))
+    })?;
+    let c = |i: usize| counters[i];
     let histogram = |start: usize, sum: usize| Histogram {
         counts: std::array::from_fn(|i| count(c(start + i))),
         sum_ms: c(sum),
     };
     let group: Option<String> = row.get(1);
-    RollupRow {
+    Ok(RollupRow {
         bucket_start: row.get(0),
         group: group.filter(|g| !g.is_empty()),
-        group_name: row.get(2 + N_COUNTERS),
+        group_name: row.get(3),
         requests: count(c(C_REQUESTS)),
         by_outcome: std::array::from_fn(|i| count(c(C_OUTCOME + i))),
         attempt_failures_by_class: std::array::from_fn(|i| count(c(C_FAILED + i))),
@@ -708,7 +725,7 @@ fn rollup_row(row: &SqliteRow) -> RollupRow {
         unpriced_requests: count(c(C_UNPRICED)),
         latency: histogram(C_LATENCY, C_LATENCY_SUM),
         ttft: histogram(C_TTFT, C_TTFT_SUM),
-    }
+    })
 }
 
 /// The chunked purge of one dimension of a roll-up table (`$1` the cut-off, `$2` the chunk,
@@ -800,7 +817,7 @@ impl Ledger for SqliteLedger {
             .build()
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(rollup_row).collect())
+        rows.iter().map(rollup_row).collect()
     }
 
     async fn purge(&self, cut: &Retention) -> Result<Purged> {
