@@ -429,7 +429,7 @@ impl Generator {
             attributed: (self.below(4) == 0).then(|| format!("worker-{}", self.below(16))),
             key_id: (!no_key).then(|| format!("key_{key:02}")),
             key_name: (!no_key).then(|| format!("org-{}/key-{key:02}", key % 3)),
-            provider: "anthropic",
+            provider: keyloop::accounting::Provider::Anthropic,
             route: if self.below(50) == 0 {
                 Route::CountTokens
             } else {

@@ -27,7 +27,7 @@ fn record() -> UsageRecord {
         attributed: Some("team-blue".to_owned()),
         key_id: Some("k1".to_owned()),
         key_name: Some("primary".to_owned()),
-        provider: "anthropic",
+        provider: keyloop::accounting::Provider::Anthropic,
         route: Route::Messages,
         requested_model: Some("claude-haiku-4-5".to_owned()),
         served_model: Some("claude-haiku-4-5-20251001".to_owned()),

@@ -9,7 +9,7 @@ pub mod recorder;
 use std::sync::Arc;
 
 pub use pricing::{CostContext, PriceTable};
-pub use record::{FailedAttempt, RequestOutcome, Route, UsageRecord};
+pub use record::{FailedAttempt, Provider, RequestOutcome, Route, UsageRecord};
 pub use recorder::{LedgerStats, Recorder};
 
 use crate::telemetry::metrics::Metrics;

@@ -82,6 +82,26 @@ impl Route {
     }
 }
 
+/// Which provider served the request (a low-cardinality label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Provider {
+    Anthropic,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 1] = [Self::Anthropic];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Anthropic => "anthropic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 /// An attempt that failed before another credential (or the error) took over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedAttempt {
@@ -102,7 +122,7 @@ pub struct UsageRecord {
     /// The credential that served (or last failed) the request.
     pub key_id: Option<String>,
     pub key_name: Option<String>,
-    pub provider: &'static str,
+    pub provider: Provider,
     pub route: Route,
     pub requested_model: Option<String>,
     /// The model named in the answer.
@@ -123,4 +143,11 @@ pub struct UsageRecord {
     pub stop_reason: Option<String>,
     /// Priced at the Message Batches rate.
     pub batch: bool,
+}
+
+impl UsageRecord {
+    /// The request-log keyset cursor that pages past this record (`store::LogFilter::before`).
+    pub fn cursor(&self) -> (EpochMs, String) {
+        (self.at, self.request_id.clone())
+    }
 }

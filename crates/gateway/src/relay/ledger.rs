@@ -19,7 +19,7 @@ pub(super) fn draft(ctx: &RequestCtx, attempts: &[AttemptFailure]) -> UsageRecor
         attributed: ctx.caller.attributed.clone(),
         key_id: None,
         key_name: None,
-        provider: "anthropic",
+        provider: crate::accounting::Provider::Anthropic,
         route: ctx.route,
         requested_model: ctx.model.clone(),
         served_model: None,

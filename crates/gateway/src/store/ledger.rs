@@ -22,10 +22,9 @@
 //!   × client): that is a question for the request log.
 
 use async_trait::async_trait;
-use keyloop_wire::usage::Usage;
 
 use super::Result;
-use crate::accounting::record::{FailedAttempt, RequestOutcome, Route, UsageRecord};
+use crate::accounting::record::{RequestOutcome, UsageRecord};
 use crate::types::{EpochMs, OutcomeClass};
 
 pub const MINUTE_MS: EpochMs = 60_000;
@@ -123,68 +122,8 @@ impl Default for LogFilter {
     }
 }
 
-/// One stored request: a [`UsageRecord`] in owned form.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UsageRow {
-    pub request_id: String,
-    pub at: EpochMs,
-    pub client_id: Option<String>,
-    pub client_name: Option<String>,
-    pub attributed: Option<String>,
-    pub key_id: Option<String>,
-    pub key_name: Option<String>,
-    pub provider: String,
-    pub route: Route,
-    pub requested_model: Option<String>,
-    pub served_model: Option<String>,
-    pub status: u16,
-    pub outcome: RequestOutcome,
-    pub last_class: Option<OutcomeClass>,
-    pub attempts: Vec<FailedAttempt>,
-    pub usage: Usage,
-    pub cost_nanos: Option<i64>,
-    pub latency_ms: i64,
-    pub ttft_ms: Option<i64>,
-    pub streamed: bool,
-    pub stop_reason: Option<String>,
-    pub batch: bool,
-}
-
-impl UsageRow {
-    /// The keyset cursor that pages past this row (`LogFilter::before`).
-    pub fn cursor(&self) -> (EpochMs, String) {
-        (self.at, self.request_id.clone())
-    }
-}
-
-impl From<&UsageRecord> for UsageRow {
-    fn from(r: &UsageRecord) -> Self {
-        Self {
-            request_id: r.request_id.clone(),
-            at: r.at,
-            client_id: r.client_id.clone(),
-            client_name: r.client_name.clone(),
-            attributed: r.attributed.clone(),
-            key_id: r.key_id.clone(),
-            key_name: r.key_name.clone(),
-            provider: r.provider.to_owned(),
-            route: r.route,
-            requested_model: r.requested_model.clone(),
-            served_model: r.served_model.clone(),
-            status: r.status,
-            outcome: r.outcome,
-            last_class: r.last_class,
-            attempts: r.attempts.clone(),
-            usage: r.usage,
-            cost_nanos: r.cost_nanos,
-            latency_ms: r.latency_ms,
-            ttft_ms: r.ttft_ms,
-            streamed: r.streamed,
-            stop_reason: r.stop_reason.clone(),
-            batch: r.batch,
-        }
-    }
-}
+/// One stored request: the record exactly as it was appended.
+pub type UsageRow = UsageRecord;
 
 /// The width of a roll-up bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

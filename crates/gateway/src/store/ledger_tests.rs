@@ -64,7 +64,7 @@ fn bare(request_id: &str, at: EpochMs) -> UsageRecord {
         attributed: None,
         key_id: None,
         key_name: None,
-        provider: "anthropic",
+        provider: crate::accounting::Provider::Anthropic,
         route: Route::Messages,
         requested_model: None,
         served_model: None,
@@ -155,7 +155,7 @@ async fn whole_log(ledger: &dyn Ledger, mut filter: LogFilter) -> Vec<UsageRow> 
 }
 
 fn newest_first(records: impl IntoIterator<Item = UsageRecord>) -> Vec<UsageRow> {
-    let mut rows: Vec<UsageRow> = records.into_iter().map(|r| UsageRow::from(&r)).collect();
+    let mut rows: Vec<UsageRow> = records.into_iter().collect();
     rows.sort_by(|a, b| (b.at, &b.request_id).cmp(&(a.at, &a.request_id)));
     rows
 }
@@ -399,8 +399,8 @@ async fn records_round_trip_every_field() {
         .await
         .unwrap();
     assert_eq!(rows, newest_first(all));
-    assert_eq!(rows[0], UsageRow::from(&full));
-    assert_eq!(rows[0].provider, "anthropic");
+    assert_eq!(rows[0], full.clone());
+    assert_eq!(rows[0].provider.as_str(), "anthropic");
     assert_eq!(rows[1].attempts, Vec::new());
     assert_eq!(rows[1].cost_nanos, None);
 }
@@ -1297,8 +1297,8 @@ async fn a_stored_request_id_is_appended_once() {
     assert_eq!(stores.ledger.usage_count().await.unwrap(), 501);
     let log = whole_log(stores.ledger.as_ref(), LogFilter::default()).await;
     let stored = |id: &str| log.iter().find(|r| r.request_id == id).cloned().unwrap();
-    assert_eq!(stored(&records[0].request_id), UsageRow::from(&records[0]));
-    assert_eq!(stored("req_new"), UsageRow::from(&fresh));
+    assert_eq!(stored(&records[0].request_id), records[0].clone());
+    assert_eq!(stored("req_new"), fresh.clone());
     let after = total().await;
     assert_eq!(after[0].requests, once[0].requests + 1);
     assert_eq!(after[0].cost_nanos, once[0].cost_nanos + 10);

@@ -19,7 +19,7 @@ use super::ledger::{
     MINUTE_MS, Purged, Retention, RollupQuery, RollupRow, UsageRow, parse_outcome_class,
 };
 use super::{Error, Result};
-use crate::accounting::record::{FailedAttempt, RequestOutcome, Route, UsageRecord};
+use crate::accounting::record::{FailedAttempt, Provider, RequestOutcome, Route, UsageRecord};
 use crate::types::EpochMs;
 
 pub struct SqliteLedger {
@@ -310,7 +310,11 @@ fn usage_row(row: &SqliteRow) -> Result<UsageRow> {
         attributed: row.get("attributed"),
         key_id: row.get("key_id"),
         key_name: row.get("key_name"),
-        provider: row.get("provider"),
+        provider: {
+            let provider: String = row.get("provider");
+            Provider::parse(&provider)
+                .ok_or_else(|| decode_error(format!("provider {provider:?}")))?
+        },
         route: Route::parse(&route).ok_or_else(|| decode_error(format!("route {route:?}")))?,
         requested_model: row.get("requested_model"),
         served_model: row.get("served_model"),
@@ -358,7 +362,7 @@ async fn insert_records(
                 .push_bind(r.attributed.as_deref())
                 .push_bind(r.key_id.as_deref())
                 .push_bind(r.key_name.as_deref())
-                .push_bind(r.provider)
+                .push_bind(r.provider.as_str())
                 .push_bind(r.route.as_str())
                 .push_bind(r.requested_model.as_deref())
                 .push_bind(r.served_model.as_deref())

@@ -15,7 +15,7 @@ fn record(model: &str) -> UsageRecord {
         attributed: None,
         key_id: Some("k1".to_owned()),
         key_name: Some("primary".to_owned()),
-        provider: "anthropic",
+        provider: crate::accounting::Provider::Anthropic,
         route: Route::Messages,
         requested_model: Some(model.to_owned()),
         served_model: Some(model.to_owned()),
