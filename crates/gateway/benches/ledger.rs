@@ -314,15 +314,7 @@ struct Generator {
     boot: u64,
 }
 
-const FAILING: [OutcomeClass; 7] = [
-    OutcomeClass::RateLimited,
-    OutcomeClass::Overloaded,
-    OutcomeClass::ServerError,
-    OutcomeClass::Timeout,
-    OutcomeClass::ConnectError,
-    OutcomeClass::InvalidCredential,
-    OutcomeClass::BillingExhausted,
-];
+const FAILING: [OutcomeClass; 7] = keyloop::store::FAILURE_CLASSES;
 
 impl Generator {
     fn new(total: u64) -> Self {

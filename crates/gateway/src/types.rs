@@ -135,6 +135,22 @@ pub enum OutcomeClass {
 }
 
 impl OutcomeClass {
+    pub const ALL: [OutcomeClass; 9] = [
+        Self::Success,
+        Self::RateLimited,
+        Self::Overloaded,
+        Self::ServerError,
+        Self::Timeout,
+        Self::ConnectError,
+        Self::InvalidCredential,
+        Self::BillingExhausted,
+        Self::ClientError,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     /// Worth trying another credential before the client sees anything?
     pub fn is_retryable(self) -> bool {
         !matches!(self, Self::Success | Self::ClientError)

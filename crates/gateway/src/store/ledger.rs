@@ -48,24 +48,6 @@ pub const FAILURE_CLASSES: [OutcomeClass; 7] = [
     OutcomeClass::BillingExhausted,
 ];
 
-/// Every outcome class, to read back the stored `as_str` labels.
-/// Keep in step with `OutcomeClass` (a new variant fails the round-trip test until added).
-const OUTCOME_CLASSES: [OutcomeClass; 9] = [
-    OutcomeClass::Success,
-    OutcomeClass::RateLimited,
-    OutcomeClass::Overloaded,
-    OutcomeClass::ServerError,
-    OutcomeClass::Timeout,
-    OutcomeClass::ConnectError,
-    OutcomeClass::InvalidCredential,
-    OutcomeClass::BillingExhausted,
-    OutcomeClass::ClientError,
-];
-
-pub(super) fn parse_outcome_class(s: &str) -> Option<OutcomeClass> {
-    OUTCOME_CLASSES.into_iter().find(|c| c.as_str() == s)
-}
-
 #[async_trait]
 pub trait Ledger: Send + Sync + 'static {
     /// Inserts the records and folds them into the per-minute and per-hour roll-ups, in ONE

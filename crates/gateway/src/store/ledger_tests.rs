@@ -43,17 +43,7 @@ impl Rng {
     }
 }
 
-const CLASSES: [OutcomeClass; 9] = [
-    OutcomeClass::Success,
-    OutcomeClass::RateLimited,
-    OutcomeClass::Overloaded,
-    OutcomeClass::ServerError,
-    OutcomeClass::Timeout,
-    OutcomeClass::ConnectError,
-    OutcomeClass::InvalidCredential,
-    OutcomeClass::BillingExhausted,
-    OutcomeClass::ClientError,
-];
+const CLASSES: [OutcomeClass; 9] = OutcomeClass::ALL;
 
 fn bare(request_id: &str, at: EpochMs) -> UsageRecord {
     UsageRecord {

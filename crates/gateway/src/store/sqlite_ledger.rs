@@ -16,11 +16,11 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::ledger::{
     Bucket, FAILURE_CLASSES, GroupBy, HISTOGRAM_BUCKETS, HOUR_MS, Histogram, Ledger, LogFilter,
-    MINUTE_MS, Purged, Retention, RollupQuery, RollupRow, UsageRow, parse_outcome_class,
+    MINUTE_MS, Purged, Retention, RollupQuery, RollupRow, UsageRow,
 };
 use super::{Error, Result};
 use crate::accounting::record::{FailedAttempt, Provider, RequestOutcome, Route, UsageRecord};
-use crate::types::EpochMs;
+use crate::types::{EpochMs, OutcomeClass};
 
 pub struct SqliteLedger {
     pool: SqlitePool,
@@ -285,7 +285,7 @@ fn parse_attempts(json: Option<String>) -> Result<Vec<FailedAttempt>> {
     tuples
         .into_iter()
         .map(|(key_id, key_name, class)| {
-            let class = parse_outcome_class(&class)
+            let class = OutcomeClass::parse(&class)
                 .ok_or_else(|| decode_error(format!("unknown attempt class {class:?}")))?;
             Ok(FailedAttempt {
                 key_id,
@@ -324,7 +324,7 @@ fn usage_row(row: &SqliteRow) -> Result<UsageRow> {
         last_class: match last_class {
             None => None,
             Some(c) => Some(
-                parse_outcome_class(&c).ok_or_else(|| decode_error(format!("last_class {c:?}")))?,
+                OutcomeClass::parse(&c).ok_or_else(|| decode_error(format!("last_class {c:?}")))?,
             ),
         },
         attempts: parse_attempts(row.get("attempts"))?,
