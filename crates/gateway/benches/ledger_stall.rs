@@ -63,7 +63,7 @@ async fn main() {
     let config = Config::load(Some(&file), &env).unwrap();
     let database = config.database_path();
     let running = app::start(config).await.unwrap();
-    let (_, key) = keyloop::clients::create(running.store.as_ref(), "bench")
+    let (_, key) = keyloop::clients::create(running.store.as_ref(), "bench", None)
         .await
         .unwrap();
     let key = key.expose().clone();

@@ -2,7 +2,6 @@
 //! background tasks (prober, state persistence, refresh) on one tracker, and serves until told
 //! to stop. The only place that names a backend.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +19,13 @@ use crate::clients::ClientDirectory;
 use crate::config::Config;
 use crate::edge::{self, EdgeConfig, EdgeState, Readiness};
 use crate::keyring;
-use crate::pool::{KeyPool, KeySpec, KeyView};
+use crate::pool::KeyPool;
 use crate::providers::Anthropic;
 use crate::relay::Relay;
 use crate::relay::probe::Prober;
 use crate::store::{self, Ledger, Retention, Store, Stores, TransitionRow};
 use crate::telemetry::metrics::Metrics;
-use crate::types::{KeyId, now_ms};
+use crate::types::now_ms;
 use crate::vault::{self, Vault};
 
 /// How often the server re-reads clients and credentials changed by the CLI.
@@ -159,22 +158,37 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics.clone(),
         shutdown.clone(),
     ));
-    tracker.spawn(
-        Prober {
-            pool: pool.clone(),
-            upstream,
-            model: config.upstream.probe_model.clone(),
-            timeout: config.upstream.connect_timeout + Duration::from_secs(20),
-        }
-        .run(tracker.clone(), shutdown.clone()),
-    );
+    let prober = Prober {
+        pool: pool.clone(),
+        upstream,
+        model: config.upstream.probe_model.clone(),
+        timeout: config.upstream.connect_timeout + Duration::from_secs(20),
+    };
+    tracker.spawn(prober.clone().run(tracker.clone(), shutdown.clone()));
+    let vault = Arc::new(vault);
     tracker.spawn(refresh(
         pool.clone(),
         clients.clone(),
         store.clone(),
-        Arc::new(vault),
+        vault.clone(),
         shutdown.clone(),
     ));
+    let live = admin::LiveWindow::default();
+    tracker.spawn(live.clone().run(accountant.clone(), shutdown.clone()));
+    let admin_token = admin::auth::load_token(store.as_ref(), config.admin_token.as_ref()).await?;
+    let admin = admin::Admin {
+        pool: pool.clone(),
+        store: store.clone(),
+        ledger: ledger.clone(),
+        vault,
+        clients: clients.clone(),
+        accountant: accountant.clone(),
+        live,
+        prober,
+        audit: admin::Audit::new(store.clone()),
+        gate: admin::Gate::new(admin_token),
+        shutdown: shutdown.clone(),
+    };
 
     let edge = EdgeState::new(
         relay,
@@ -206,7 +220,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let metrics = metrics.clone();
         move || refresh_gauges(&pool, &accountant, &metrics)
     };
-    let admin_router = admin::router(metrics.clone(), Arc::new(gauges));
+    let admin_router = admin::router(metrics.clone(), Arc::new(gauges), admin)
+        .into_make_service_with_connect_info::<SocketAddr>();
 
     let stop = shutdown.clone();
     let router = edge::router(edge);
@@ -354,44 +369,8 @@ async fn refresh(
         if let Err(e) = clients.refresh().await {
             tracing::warn!(error = %e, "could not refresh clients");
         }
-        if let Err(e) = sync_pool(&pool, store.as_ref(), &vault).await {
+        if let Err(e) = keyring::sync_pool(&pool, store.as_ref(), &vault).await {
             tracing::warn!(error = %e, "could not refresh credentials");
         }
     }
-}
-
-async fn sync_pool(pool: &KeyPool, store: &dyn Store, vault: &Vault) -> anyhow::Result<()> {
-    let now = now_ms();
-    let rows = store.keys().await?;
-    let mut wanted: HashMap<KeyId, KeySpec> = HashMap::new();
-    for row in &rows {
-        let spec = keyring::spec(vault, row)?;
-        wanted.insert(spec.id.clone(), spec);
-    }
-    let current: HashMap<KeyId, KeyView> = pool
-        .snapshot(now)
-        .into_iter()
-        .map(|v| (v.id.clone(), v))
-        .collect();
-    for id in current.keys() {
-        if !wanted.contains_key(id) {
-            pool.remove_key(id);
-        }
-    }
-    for (id, spec) in wanted {
-        match current.get(&id) {
-            None => pool.upsert_key(spec, now),
-            Some(view) => {
-                if view.enabled != spec.enabled {
-                    pool.set_enabled(&id, spec.enabled, now);
-                }
-                if (view.priority, view.weight, view.max_concurrent, &view.group)
-                    != (spec.priority, spec.weight, spec.max_concurrent, &spec.group)
-                {
-                    pool.upsert_key(spec, now);
-                }
-            }
-        }
-    }
-    Ok(())
 }

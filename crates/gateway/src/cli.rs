@@ -2,7 +2,7 @@
 //! Commands that change credentials or clients write to the store; a running server picks the
 //! change up within a few seconds.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,10 +10,13 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::admin::auth::Actor;
 use crate::config::{self, Config};
 use crate::keyring::{self, NewKey};
+use crate::store::Store;
 use crate::types::{KeyKind, Secret};
-use crate::{app, clients, demo, telemetry};
+use crate::vault::Vault;
+use crate::{admin, app, clients, demo, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -41,12 +44,22 @@ enum Command {
     /// Manage gateway clients and their keys.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// The admin surface: `reset-token` makes a new admin token.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Summarise usage from the ledger: requests, tokens, cost and latency per group.
     Usage(UsageArgs),
     /// Run the simulated Anthropic API (for trying keyloop without real keys).
     MockUpstream(MockArgs),
     /// Start a simulated upstream, keyloop in front of it, and light traffic: watch /status.
     Demo(demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Make a new admin token, print it once and keep only its digest. A running server
+    /// accepts it after a restart; a token set in the config (admin.token) wins over it.
+    ResetToken,
 }
 
 #[derive(Subcommand)]
@@ -61,6 +74,47 @@ enum KeysCommand {
     Enable { name: String },
     /// Take a credential out of rotation.
     Disable { name: String },
+    /// Add credentials from a CSV file, reporting on every row.
+    ///
+    /// The header row names the columns, in any order: name and secret are required; kind,
+    /// priority, weight, max_concurrent, group and enabled are optional (an exported file
+    /// imports as it is). Every row is reported as valid, duplicate (its name or secret is
+    /// already stored, or on an earlier row) or malformed (with the reason); the valid rows are
+    /// added together in one transaction and the others are skipped.
+    Import(ImportKeys),
+    /// Write the credentials as CSV (secrets left out unless --with-secrets).
+    ///
+    /// Columns: name,kind,secret,masked,priority,weight,max_concurrent,group,enabled,source,
+    /// created_at. A cell a spreadsheet would run as a formula gets a leading ', which import
+    /// removes again.
+    Export(ExportKeys),
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Exit status: 0 when every row was valid (and added, unless --dry-run); \
+    1 when some row was a duplicate or malformed (the valid rows are still added, unless \
+    --dry-run); 2 when nothing was imported because the file as a whole was refused (unreadable, \
+    empty, not UTF-8, over 4 MiB or 10,000 rows, a missing or unknown column) or a name was \
+    added by someone else meanwhile."
+)]
+struct ImportKeys {
+    /// The CSV file.
+    file: PathBuf,
+    /// Check and report every row; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct ExportKeys {
+    /// Fill the secret column. The output then unlocks every credential: keep it safe.
+    #[arg(long)]
+    with_secrets: bool,
+    /// Write to this file instead of standard output (created with mode 0600 when it holds
+    /// secrets).
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -171,6 +225,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Keys(command) => keys(load(cli.config.as_deref())?, command).await,
         Command::Clients(command) => clients(load(cli.config.as_deref())?, command).await,
+        Command::Admin(AdminCommand::ResetToken) => {
+            let config = load(cli.config.as_deref())?;
+            let (stores, _) = app::open_store(&config).await?;
+            let token = admin::auth::reset_token(stores.store.as_ref()).await?;
+            audit(
+                stores.store.as_ref(),
+                "admin.reset_token",
+                None,
+                serde_json::Value::Null,
+            )
+            .await?;
+            if config.admin_token.is_some() {
+                eprintln!("note: admin.token is set in the config and wins over this token");
+            }
+            println!("{}", token.expose());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Usage(args) => usage(load(cli.config.as_deref())?, args).await,
         Command::MockUpstream(args) => mock_upstream(args).await,
         Command::Demo(args) => demo::run(args).await,
@@ -211,6 +282,18 @@ fn read_secret(secret_env: Option<&str>) -> anyhow::Result<Secret<String>> {
     Ok(Secret::new(secret))
 }
 
+/// Every change made from the command line goes to the audit log, like the API's.
+async fn audit(
+    store: &dyn Store,
+    action: &str,
+    target: Option<&str>,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    admin::audit::append(store, &Actor::cli(), action, target, detail)
+        .await
+        .with_context(|| format!("{action} is done, but its audit entry could not be written"))
+}
+
 async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<ExitCode> {
     let (stores, vault) = app::open_store(&config).await?;
     let store = stores.store;
@@ -237,6 +320,14 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<ExitCode> 
                     group: add.group,
                     enabled: !add.disabled,
                 },
+                "cli",
+            )
+            .await?;
+            audit(
+                store.as_ref(),
+                "credential.add",
+                Some(&row.name),
+                serde_json::json!({"id": row.id, "kind": row.kind, "masked": row.secret_hint}),
             )
             .await?;
             println!("added {} ({}, {})", row.name, row.kind, row.secret_hint);
@@ -268,19 +359,162 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<ExitCode> 
             }
         }
         KeysCommand::Remove { name } => {
-            store.delete_key(&name).await?;
+            let row = store.delete_key(&name).await?;
+            audit(
+                store.as_ref(),
+                "credential.remove",
+                Some(&name),
+                serde_json::json!({"id": row.id}),
+            )
+            .await?;
             println!("removed {name}");
         }
         KeysCommand::Enable { name } => {
-            store.set_key_enabled(&name, true).await?;
+            let row = store.set_key_enabled(&name, true).await?;
+            audit(
+                store.as_ref(),
+                "credential.enable",
+                Some(&name),
+                serde_json::json!({"id": row.id}),
+            )
+            .await?;
             println!("enabled {name}");
         }
         KeysCommand::Disable { name } => {
-            store.set_key_enabled(&name, false).await?;
+            let row = store.set_key_enabled(&name, false).await?;
+            audit(
+                store.as_ref(),
+                "credential.disable",
+                Some(&name),
+                serde_json::json!({"id": row.id}),
+            )
+            .await?;
             println!("disabled {name}");
         }
+        KeysCommand::Import(args) => return import_keys(store.as_ref(), &vault, &args).await,
+        KeysCommand::Export(args) => return export_keys(store.as_ref(), &vault, &args).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `keys import`: the report as a table, then what was written; the exit status says how it went.
+async fn import_keys(
+    store: &dyn Store,
+    vault: &Vault,
+    args: &ImportKeys,
+) -> anyhow::Result<ExitCode> {
+    let imported = match read_capped(&args.file, keyring::csv::MAX_FILE_BYTES) {
+        Ok(bytes) => keyring::csv::import(store, vault, &bytes, args.dry_run, "import")
+            .await
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(anyhow::Error::from(e)),
+    };
+    let report = match imported {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {}: {e:#}", args.file.display());
+            eprintln!("nothing was imported");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!(
+        "{:>5}  {:<24} {:<10} {:<8} {:<16} REASON",
+        "LINE", "NAME", "STATUS", "KIND", "MASKED"
+    );
+    for row in &report.rows {
+        println!(
+            "{:>5}  {:<24} {:<10} {:<8} {:<16} {}",
+            row.line,
+            row.name.as_deref().unwrap_or("-"),
+            row.status.as_str(),
+            row.kind.map_or("-", KeyKind::as_str),
+            row.masked.as_deref().unwrap_or("-"),
+            row.reason.as_deref().unwrap_or("")
+        );
+    }
+    let counts = report.counts();
+    println!(
+        "{} valid, {} duplicate, {} malformed",
+        counts.valid, counts.duplicate, counts.malformed
+    );
+    if args.dry_run {
+        println!("dry run: nothing written");
+    } else {
+        let added = if report.applied { counts.valid } else { 0 };
+        audit(
+            store,
+            "credential.import",
+            None,
+            serde_json::json!({
+                "added": added,
+                "duplicate": counts.duplicate,
+                "malformed": counts.malformed,
+            }),
+        )
+        .await
+        .context("the import is done, but its audit entry could not be written")?;
+        println!("added {added} credentials");
+    }
+    Ok(if counts.duplicate + counts.malformed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Reads at most `limit + 1` bytes, so an oversized file is refused without loading all of it.
+fn read_capped(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `keys export`: CSV to standard output or a file, and an audit entry saying whether it held
+/// secrets.
+async fn export_keys(
+    store: &dyn Store,
+    vault: &Vault,
+    args: &ExportKeys,
+) -> anyhow::Result<ExitCode> {
+    let csv = keyring::csv::export(store, vault, args.with_secrets).await?;
+    match &args.output {
+        Some(path) => write_export(path, &csv, args.with_secrets)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().write_all(&csv)?,
+    }
+    audit(
+        store,
+        "credential.export",
+        None,
+        serde_json::json!({ "with_secrets": args.with_secrets }),
+    )
+    .await
+    .context("the export is written, but its audit entry could not be")?;
+    if let Some(path) = &args.output {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes an export; one holding secrets is readable by its owner only, even if the file
+/// already existed with a wider mode.
+fn write_export(path: &Path, csv: &[u8], private: bool) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(csv)?;
+    file.sync_all()
 }
 
 async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<ExitCode> {
@@ -288,7 +522,14 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<Exit
     let store = stores.store;
     match command {
         ClientsCommand::Create { name } => {
-            let (row, key) = clients::create(store.as_ref(), &name).await?;
+            let (row, key) = clients::create(store.as_ref(), &name, None).await?;
+            audit(
+                store.as_ref(),
+                "client.create",
+                Some(&row.name),
+                serde_json::json!({"id": row.id, "key_hint": row.key_hint}),
+            )
+            .await?;
             println!("created client {} ({})", row.name, row.id);
             println!("key (shown once, store it now): {}", key.expose());
         }
@@ -309,7 +550,14 @@ async fn clients(config: Config, command: ClientsCommand) -> anyhow::Result<Exit
             }
         }
         ClientsCommand::Revoke { name } => {
-            store.revoke_client(&name, crate::types::now_ms()).await?;
+            let row = store.revoke_client(&name, crate::types::now_ms()).await?;
+            audit(
+                store.as_ref(),
+                "client.revoke",
+                Some(&name),
+                serde_json::json!({"id": row.id}),
+            )
+            .await?;
             println!("revoked {name}");
         }
     }

@@ -105,6 +105,7 @@ fn entry(row: &ClientRow) -> Entry {
 pub async fn create(
     store: &dyn Store,
     name: &str,
+    notes: Option<String>,
 ) -> store::Result<(ClientRow, crate::types::Secret<String>)> {
     let key = vault::generate_client_key();
     let row = ClientRow {
@@ -114,6 +115,7 @@ pub async fn create(
         key_hint: vault::client_key_hint(key.expose()),
         created_at: now_ms(),
         revoked_at: None,
+        notes,
     };
     store.insert_client(&row).await?;
     Ok((row, key))

@@ -19,6 +19,12 @@ pub struct DemoArgs {
     /// Where keyloop listens.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Where the panel, the admin API and /metrics listen.
+    #[arg(long, env = "KEYLOOP_ADMIN__LISTEN", default_value = "127.0.0.1:8081")]
+    admin_listen: SocketAddr,
+    /// The admin token to sign in to the panel with; a fresh one is made when unset.
+    #[arg(long, env = "KEYLOOP_ADMIN__TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Requests per second sent by the traffic generator (0 for none).
     #[arg(long, default_value_t = 4.0)]
     rate: f64,
@@ -83,12 +89,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
     .await?;
     mock.set_chaos("flaky", Scenario::ServerError, 0.5);
 
+    let admin_token = args.admin_token.clone().unwrap_or_else(|| {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the OS random source is available");
+        format!("kla_demo_{}", hex::encode(bytes))
+    });
     let data_dir = tempfile::tempdir()?;
     let file = data_dir.path().join("demo.toml");
     std::fs::write(&file, toml)?;
     let env: Vec<(String, String)> = vec![
         ("KEYLOOP_SERVER__LISTEN".into(), args.listen.to_string()),
-        ("KEYLOOP_ADMIN__LISTEN".into(), "127.0.0.1:0".into()),
+        (
+            "KEYLOOP_ADMIN__LISTEN".into(),
+            args.admin_listen.to_string(),
+        ),
+        ("KEYLOOP_ADMIN__TOKEN".into(), admin_token.clone()),
         (
             "KEYLOOP_STORAGE__DATA_DIR".into(),
             data_dir.path().display().to_string(),
@@ -110,12 +125,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
         level: "warn,keyloop::pool=info".into(),
     });
     let (stores, _) = app::open_store(&config).await?;
-    let (_, client_key) = clients::create(stores.store.as_ref(), "demo").await?;
+    let (_, client_key) = clients::create(stores.store.as_ref(), "demo", None).await?;
     drop(stores);
     let running = app::start(config).await?;
     let base = format!("http://{}", running.addr);
     println!("keyloop demo");
     println!("  gateway        {base}   (status: {base}/status)");
+    println!("  panel          http://{}/admin/", running.admin_addr);
+    println!("  admin token    {admin_token}");
     println!("  metrics        http://{}/metrics", running.admin_addr);
     println!("  upstream (sim) {}", mock.url());
     println!("  client key     {}", client_key.expose());

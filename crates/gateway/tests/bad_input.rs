@@ -162,7 +162,7 @@ async fn missing_and_wrong_client_keys() {
     h.mock.reset_calls();
 
     // A client created after start-up (e.g. by the CLI) works on its first request.
-    let (_, fresh) = keyloop::clients::create(h.gateway.store.as_ref(), "other")
+    let (_, fresh) = keyloop::clients::create(h.gateway.store.as_ref(), "other", None)
         .await
         .unwrap();
     let r = h

@@ -107,7 +107,7 @@ async fn another_client_cannot_see_the_batch() {
     let h = Harness::start(Options::default()).await;
     let batch = create(&h, &h.client_key).await;
     let id = batch["id"].as_str().unwrap();
-    let (_, other) = keyloop::clients::create(h.gateway.store.as_ref(), "other")
+    let (_, other) = keyloop::clients::create(h.gateway.store.as_ref(), "other", None)
         .await
         .unwrap();
     let calls_before = h.mock.calls().len();

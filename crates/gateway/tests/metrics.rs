@@ -100,8 +100,12 @@ async fn serves_prometheus_text() {
     metrics.request_finished(&record());
     metrics.request_finished(&record());
 
-    let (status, content_type, body) =
-        get(admin::router(metrics, no_hook()), Method::GET, "/metrics").await;
+    let (status, content_type, body) = get(
+        admin::metrics_router(metrics, no_hook()),
+        Method::GET,
+        "/metrics",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
@@ -172,7 +176,7 @@ async fn runs_the_scrape_hook_before_each_render() {
             metrics.ledger(0, n * 10, 0, n * 10);
         })
     };
-    let router = admin::router(metrics, hook);
+    let router = admin::metrics_router(metrics, hook);
 
     let (_, _, first) = get(router.clone(), Method::GET, "/metrics").await;
     let (_, _, second) = get(router, Method::GET, "/metrics").await;
@@ -200,7 +204,7 @@ async fn runs_the_scrape_hook_before_each_render() {
 
 #[tokio::test]
 async fn serves_nothing_else() {
-    let router = admin::router(Metrics::new(false), no_hook());
+    let router = admin::metrics_router(Metrics::new(false), no_hook());
     let (status, _, _) = get(router.clone(), Method::POST, "/metrics").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     for path in ["/", "/metrics/", "/admin/api/keys", "/v1/messages"] {
@@ -216,8 +220,18 @@ async fn two_routers_report_their_own_gateway() {
     busy.request_finished(&record());
     let _in_flight = busy.in_flight();
 
-    let (_, _, busy_text) = get(admin::router(busy, no_hook()), Method::GET, "/metrics").await;
-    let (_, _, idle_text) = get(admin::router(idle, no_hook()), Method::GET, "/metrics").await;
+    let (_, _, busy_text) = get(
+        admin::metrics_router(busy, no_hook()),
+        Method::GET,
+        "/metrics",
+    )
+    .await;
+    let (_, _, idle_text) = get(
+        admin::metrics_router(idle, no_hook()),
+        Method::GET,
+        "/metrics",
+    )
+    .await;
     assert!(busy_text.contains("keyloop_requests_total{"));
     assert!(busy_text.contains("gen_ai_client_token_usage_bucket{"));
     assert!(!idle_text.contains("keyloop_requests_total{"));

@@ -8,11 +8,16 @@ pub mod recorder;
 
 use std::sync::Arc;
 
+use tokio::sync::broadcast;
+
 pub use pricing::{CostContext, PriceTable};
 pub use record::{FailedAttempt, Provider, RequestOutcome, Route, UsageRecord};
 pub use recorder::{LedgerStats, Recorder};
 
 use crate::telemetry::metrics::Metrics;
+
+/// Records buffered for a slow live watcher (the panel's event stream); one that lags skips.
+const LIVE_BUFFER: usize = 4096;
 
 /// Prices a finished request, counts it, and queues it for the ledger.
 #[derive(Clone)]
@@ -20,6 +25,7 @@ pub struct Accountant {
     prices: Arc<PriceTable>,
     recorder: Recorder,
     metrics: Metrics,
+    live: broadcast::Sender<Arc<UsageRecord>>,
 }
 
 impl Accountant {
@@ -28,14 +34,25 @@ impl Accountant {
             prices: Arc::new(prices),
             recorder,
             metrics,
+            live: broadcast::channel(LIVE_BUFFER).0,
         }
     }
 
     /// Never waits: pricing is arithmetic, metrics are atomics, the ledger queue is bounded.
+    /// The record is copied for live watchers only while there are some.
     pub fn settle(&self, mut record: UsageRecord) {
         record.cost_nanos = self.price(&record);
         self.metrics.request_finished(&record);
+        if self.live.receiver_count() > 0 {
+            // No watcher left since the check is not an error.
+            let _ = self.live.send(Arc::new(record.clone()));
+        }
         self.recorder.record(record);
+    }
+
+    /// Every record settled from now on, as it is settled (before it reaches the ledger).
+    pub fn watch(&self) -> broadcast::Receiver<Arc<UsageRecord>> {
+        self.live.subscribe()
     }
 
     /// The record's cost, by the model the upstream says served it (that is what it billed).

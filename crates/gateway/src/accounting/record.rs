@@ -151,3 +151,38 @@ impl UsageRecord {
         (self.at, self.request_id.clone())
     }
 }
+
+#[cfg(test)]
+impl UsageRecord {
+    /// A successful, priced, non-streamed request to `model` on credential `k1`, for tests.
+    pub fn sample(model: &str) -> Self {
+        Self {
+            request_id: "req_kl_0000000001".to_owned(),
+            at: 1_700_000_000_000,
+            client_id: None,
+            client_name: None,
+            attributed: None,
+            key_id: Some("k1".to_owned()),
+            key_name: Some("primary".to_owned()),
+            provider: Provider::Anthropic,
+            route: Route::Messages,
+            requested_model: Some(model.to_owned()),
+            served_model: Some(model.to_owned()),
+            status: 200,
+            outcome: RequestOutcome::Success,
+            last_class: Some(OutcomeClass::Success),
+            attempts: Vec::new(),
+            usage: Usage {
+                input_tokens: 10,
+                output_tokens: 20,
+                ..Usage::default()
+            },
+            cost_nanos: Some(1_000),
+            latency_ms: 30,
+            ttft_ms: Some(8),
+            streamed: false,
+            stop_reason: Some("end_turn".to_owned()),
+            batch: false,
+        }
+    }
+}

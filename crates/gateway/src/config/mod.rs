@@ -15,6 +15,9 @@ use crate::pool;
 use crate::types::{KeyKind, Secret};
 pub use raw::RawConfig;
 
+/// A shorter admin token is too easy to guess.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
 /// The validated configuration. Rooms read their own section.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,6 +32,8 @@ pub struct Config {
     pub session_header: String,
     pub log: LogConfig,
     pub admin_listen: SocketAddr,
+    /// The configured admin token; None: the stored (or a generated) one.
+    pub admin_token: Option<Secret<String>>,
     pub ledger: LedgerConfig,
     pub gen_ai_metrics: bool,
     pub prices: PriceTable,
@@ -284,6 +289,15 @@ impl Config {
             .listen
             .parse()
             .map_err(|e| invalid("admin.listen", format!("{e}: {:?}", raw.admin.listen)))?;
+        let admin_token = match raw.admin.token {
+            Some(token) if token.len() < MIN_ADMIN_TOKEN_LEN => {
+                return Err(invalid(
+                    "admin.token",
+                    format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
+                ));
+            }
+            token => token.map(Secret::new),
+        };
         let days = |field: &str, d: u64| secs(field, d.saturating_mul(86_400));
         let ledger = LedgerConfig {
             writer: recorder::Config {
@@ -304,6 +318,7 @@ impl Config {
         let prices = PriceTable::shipped().with_overrides(&raw.pricing)?;
         Ok(Config {
             admin_listen,
+            admin_token,
             ledger,
             gen_ai_metrics: raw.metrics.gen_ai,
             prices,

@@ -214,15 +214,19 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct RawAdmin {
-    /// Address of the operator surface (`/metrics`, later the admin API and panel). Loopback
+    /// Address of the operator surface (`/metrics`, the admin API and the panel). Loopback
     /// by default: it is not meant for clients.
     pub listen: String,
+    /// The admin token. When unset, one is generated on first start, printed once and kept
+    /// only as a digest. Better set through `KEYLOOP_ADMIN__TOKEN` than written in a file.
+    pub token: Option<String>,
 }
 
 impl Default for RawAdmin {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8081".into(),
+            token: None,
         }
     }
 }

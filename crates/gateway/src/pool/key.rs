@@ -17,6 +17,8 @@ pub(super) struct Stats {
     /// client error).
     pub errors: u64,
     pub last_outcome: Option<OutcomeClass>,
+    /// The last outcome counted in `errors`, and when.
+    pub last_error: Option<(OutcomeClass, EpochMs)>,
     pub last_ratelimit: Option<RateLimitSnapshot>,
 }
 
@@ -170,6 +172,7 @@ impl Key {
             requests: self.stats.requests,
             errors: self.stats.errors,
             last_outcome: self.stats.last_outcome,
+            last_error: self.stats.last_error,
             last_ratelimit: self.stats.last_ratelimit,
             ramp_cap: self.machine.ramp,
             last_transition_at: self.machine.last_transition_at,

@@ -130,6 +130,28 @@ impl Error {
     }
 }
 
+/// How to check a key now, as the operator asked (`KeyPool::probe_now`).
+#[derive(Debug)]
+pub enum ProbeNow {
+    /// The key is out of rotation: call the provider with this ticket and feed the answer to
+    /// `probe_finished`.
+    Ticket(ProbeTicket),
+    /// The key is active: make a real call with this lease and `report` it, so a failure counts
+    /// like any other.
+    Lease(Lease),
+}
+
+/// Why `probe_now` would not check a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeRefused {
+    #[error("no such credential")]
+    Unknown,
+    #[error("the credential is disabled by an operator; enable it first")]
+    OperatorDisabled,
+    #[error("a probe of this credential is already running")]
+    Busy,
+}
+
 /// A key for `/status` and the panel. Holds no secret; masking one is the caller's job.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyView {
@@ -154,6 +176,8 @@ pub struct KeyView {
     pub requests: u64,
     pub errors: u64,
     pub last_outcome: Option<OutcomeClass>,
+    /// The last failure that was the key's or the provider's trouble, and when.
+    pub last_error: Option<(OutcomeClass, EpochMs)>,
     pub last_ratelimit: Option<RateLimitSnapshot>,
     /// Slow-start in-flight cap while the key ramps up after returning.
     pub ramp_cap: Option<u32>,
@@ -417,6 +441,7 @@ impl KeyPool {
             OutcomeClass::Success | OutcomeClass::ClientError
         ) {
             key.stats.errors += 1;
+            key.stats.last_error = Some((outcome.class, now));
         }
         if let Some(snapshot) = outcome.ratelimit {
             key.stats.last_ratelimit = Some(snapshot);
@@ -456,17 +481,7 @@ impl KeyPool {
             if !due || key.probe_in_flight() {
                 continue;
             }
-            let seq = st.next_probe_seq;
-            st.next_probe_seq += 1;
-            key.probe.store(seq, Ordering::Release);
-            tickets.push(ProbeTicket {
-                key_id: key.id.clone(),
-                kind: key.kind,
-                secret: Secret::clone(&key.secret),
-                name: key.name.to_string(),
-                seq,
-                slot: Arc::clone(&key.probe),
-            });
+            tickets.push(issue_ticket(&mut st.next_probe_seq, key));
         }
         tickets
     }
@@ -580,6 +595,52 @@ impl KeyPool {
         true
     }
 
+    /// The operator's "clear cooldown" (see `Machine::clear_cooldown`). Returns false for an
+    /// unknown key; a key that was not cooling down or probing is left as it is.
+    pub fn clear_cooldown(&self, id: &KeyId, now: EpochMs) -> bool {
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        let st = &mut *guard;
+        let Some(i) = st.index.get(id).copied() else {
+            return false;
+        };
+        let key = &mut st.keys[i];
+        let change = key.machine.clear_cooldown(&key.policy(&inner.config), now);
+        st.announce(i, change, &inner.events, now);
+        true
+    }
+
+    /// The operator's "probe now". A cooling key moves to Probing at once; a probing key or
+    /// one disabled as invalid gets a ticket (one probe per key at a time, shared with the
+    /// prober); an active key gets a lease for a real check. Operator-disabled keys are not
+    /// probed.
+    pub fn probe_now(&self, id: &KeyId, now: EpochMs) -> Result<ProbeNow, ProbeRefused> {
+        let inner = &*self.inner;
+        let mut guard = inner.state.lock();
+        let st = &mut *guard;
+        let i = st.index.get(id).copied().ok_or(ProbeRefused::Unknown)?;
+        match st.keys[i].machine.health {
+            Health::Disabled(Disabled::Operator) => return Err(ProbeRefused::OperatorDisabled),
+            Health::Active => {
+                drop(guard);
+                return self
+                    .lease_key(id)
+                    .map(ProbeNow::Lease)
+                    .ok_or(ProbeRefused::Unknown);
+            }
+            _ => {}
+        }
+        if st.keys[i].probe_in_flight() {
+            return Err(ProbeRefused::Busy);
+        }
+        let change = st.keys[i].machine.probe_asked(now);
+        st.announce(i, change, &inner.events, now);
+        Ok(ProbeNow::Ticket(issue_ticket(
+            &mut st.next_probe_seq,
+            &st.keys[i],
+        )))
+    }
+
     /// Every key's state, for a full re-sync of the store.
     pub fn persisted(&self) -> Vec<PersistedState> {
         let guard = self.inner.state.lock();
@@ -603,6 +664,21 @@ impl KeyPool {
             .keys
             .iter()
             .any(|key| key.machine.health == Health::Active)
+    }
+}
+
+/// Marks a probe of `key` as running and hands out its ticket.
+fn issue_ticket(next_seq: &mut u64, key: &Key) -> ProbeTicket {
+    let seq = *next_seq;
+    *next_seq += 1;
+    key.probe.store(seq, Ordering::Release);
+    ProbeTicket {
+        key_id: key.id.clone(),
+        kind: key.kind,
+        secret: Secret::clone(&key.secret),
+        name: key.name.to_string(),
+        seq,
+        slot: Arc::clone(&key.probe),
     }
 }
 

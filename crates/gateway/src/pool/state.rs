@@ -30,6 +30,8 @@ const REASON_PROBE_OK: &str = "probe ok";
 const REASON_ELAPSED: &str = "cooldown elapsed";
 const REASON_RECOVERED: &str = "recovered";
 const REASON_SECRET_REPLACED: &str = "secret replaced";
+const REASON_CLEARED: &str = "operator cleared the cooldown";
+const REASON_PROBE_ASKED: &str = "operator asked for a probe";
 
 /// Why a key is cooling down or being probed; picks the ladder whose rung bounds the pause
 /// after an inconclusive probe.
@@ -340,6 +342,34 @@ impl Machine {
             (true, Health::Disabled(_)) => Some(self.activate(REASON_OPERATOR, policy, now)),
             (true, _) => None,
         }
+    }
+
+    /// The operator's "clear cooldown": a cooling or probing key returns to Active (in slow
+    /// start) with its strikes forgotten, as if the provider had never complained. Other
+    /// states are left alone: a disabled key is the switch's business.
+    pub(super) fn clear_cooldown(&mut self, policy: &Policy<'_>, now: EpochMs) -> Option<Change> {
+        match self.health {
+            Health::CoolingDown { .. } | Health::Probing { .. } => {
+                self.strikes = Strikes::default();
+                Some(self.activate(REASON_CLEARED, policy, now))
+            }
+            _ => None,
+        }
+    }
+
+    /// The operator's "probe now" for a cooling key: end the wait and probe at once.
+    pub(super) fn probe_asked(&mut self, now: EpochMs) -> Option<Change> {
+        let Health::CoolingDown { cause, .. } = self.health else {
+            return None;
+        };
+        let kept = self.reason.take();
+        let change = self.transition(
+            Health::Probing { cause, since: now },
+            REASON_PROBE_ASKED.to_owned(),
+            now,
+        );
+        self.reason = kept;
+        Some(change)
     }
 
     /// A new secret for a key whose old one was rejected deserves a probe now.

@@ -1329,3 +1329,63 @@ fn after_a_rate_limit_keys_of_other_groups_are_preferred() {
         .unwrap();
     assert_eq!(last.name(), "name-b");
 }
+
+// === operator actions ===
+
+#[test]
+fn clearing_a_cooldown_returns_the_key_in_slow_start_with_strikes_forgotten() {
+    let pool = pool(&["a", "b"]);
+    hit(&pool, "a", RateLimited, T0);
+    probe(&pool, "a", out(RateLimited), T0 + 2 * MIN);
+    assert_eq!(view(&pool, "a", T0 + 2 * MIN).cooldown_until, Some(T0 + 7 * MIN));
+    assert!(pool.clear_cooldown(&kid("a"), T0 + 3 * MIN));
+    let v = view(&pool, "a", T0 + 3 * MIN);
+    assert_eq!(v.state, "active");
+    assert_eq!(v.ramp_cap, Some(1), "back in slow start");
+    // Strikes are forgotten: the next 429 starts the ladder again at its first rung (1 min).
+    hit(&pool, "a", RateLimited, T0 + 4 * MIN);
+    assert_eq!(view(&pool, "a", T0 + 4 * MIN).cooldown_until, Some(T0 + 5 * MIN));
+    // An active or operator-disabled key is left alone; an unknown one is refused.
+    assert!(pool.clear_cooldown(&kid("b"), T0));
+    assert_eq!(view(&pool, "b", T0).state, "active");
+    pool.set_enabled(&kid("b"), false, T0);
+    pool.clear_cooldown(&kid("b"), T0);
+    assert_eq!(view(&pool, "b", T0).state, "disabled");
+    assert!(!pool.clear_cooldown(&kid("nope"), T0));
+}
+
+#[test]
+fn probe_now_moves_a_cooling_key_to_probing_and_shares_the_one_probe_slot() {
+    let pool = pool(&["a", "b"]);
+    hit(&pool, "a", RateLimited, T0);
+    let ticket = match pool.probe_now(&kid("a"), T0 + SEC) {
+        Ok(ProbeNow::Ticket(t)) => t,
+        other => panic!("expected a ticket, got {other:?}"),
+    };
+    assert_eq!(view(&pool, "a", T0 + SEC).state, "probing");
+    // The prober does not probe it a second time, nor does a second click.
+    assert!(pool.due_probes(T0 + 2 * SEC).is_empty());
+    assert_eq!(
+        pool.probe_now(&kid("a"), T0 + 2 * SEC).unwrap_err(),
+        ProbeRefused::Busy
+    );
+    pool.probe_finished(ticket, &out(Success), T0 + 3 * SEC);
+    assert_eq!(view(&pool, "a", T0 + 3 * SEC).state, "active");
+
+    // An active key gets a lease whose report counts like any other.
+    let Ok(ProbeNow::Lease(lease)) = pool.probe_now(&kid("b"), T0) else {
+        panic!("an active key is checked with a lease");
+    };
+    pool.report(&lease, &out(InvalidCredential), T0);
+    assert_eq!(view(&pool, "b", T0).state, "disabled");
+
+    pool.set_enabled(&kid("a"), false, T0 + 4 * SEC);
+    assert_eq!(
+        pool.probe_now(&kid("a"), T0 + 4 * SEC).unwrap_err(),
+        ProbeRefused::OperatorDisabled
+    );
+    assert_eq!(
+        pool.probe_now(&kid("x"), T0).unwrap_err(),
+        ProbeRefused::Unknown
+    );
+}

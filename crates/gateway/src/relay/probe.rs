@@ -9,16 +9,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::outcome::{classify, classify_transport};
-use crate::pool::{KeyPool, ProbeTicket};
+use crate::pool::{KeyPool, ProbeNow, ProbeRefused, ProbeTicket};
 use crate::providers::Anthropic;
 use crate::providers::anthropic::Credential;
-use crate::types::now_ms;
+use crate::types::{KeyId, Outcome, now_ms};
 
 /// Longest sleep between checks, in case a wake-up was missed.
 const MAX_IDLE: Duration = Duration::from_secs(5);
 /// Probe answers are tiny; anything bigger is not read.
 const PROBE_BODY_LIMIT: usize = 64 * 1024;
 
+#[derive(Clone)]
 pub struct Prober {
     pub pool: KeyPool,
     pub upstream: Anthropic,
@@ -55,6 +56,35 @@ impl Prober {
     }
 }
 
+impl Prober {
+    /// The operator's "probe now": checks the key at once through the pool's state machine
+    /// (see `KeyPool::probe_now`) and returns what the provider said.
+    pub async fn probe_now(&self, id: &KeyId) -> Result<Outcome, ProbeRefused> {
+        match self.pool.probe_now(id, now_ms())? {
+            ProbeNow::Ticket(ticket) => {
+                let credential = Credential {
+                    kind: ticket.kind,
+                    secret: &ticket.secret,
+                };
+                let outcome = check(&self.upstream, credential, &self.model, self.timeout).await;
+                tracing::info!(key = %ticket.name, outcome = outcome.class.as_str(), "probe (operator) finished");
+                self.pool.probe_finished(ticket, &outcome, now_ms());
+                Ok(outcome)
+            }
+            ProbeNow::Lease(lease) => {
+                let credential = Credential {
+                    kind: lease.kind(),
+                    secret: lease.secret(),
+                };
+                let outcome = check(&self.upstream, credential, &self.model, self.timeout).await;
+                tracing::info!(key = %lease.name(), outcome = outcome.class.as_str(), "check (operator) finished");
+                self.pool.report(&lease, &outcome, now_ms());
+                Ok(outcome)
+            }
+        }
+    }
+}
+
 async fn probe_one(
     pool: KeyPool,
     upstream: Anthropic,
@@ -66,7 +96,20 @@ async fn probe_one(
         kind: ticket.kind,
         secret: &ticket.secret,
     };
-    let outcome = match upstream.probe(credential, model, timeout).await {
+    let outcome = check(&upstream, credential, model, timeout).await;
+    tracing::info!(key = %ticket.name, outcome = outcome.class.as_str(), "probe finished");
+    pool.probe_finished(ticket, &outcome, now_ms());
+}
+
+/// One probe call (count_tokens) with `credential`, classified. Used by the prober and by the
+/// operator's "probe now".
+pub async fn check(
+    upstream: &Anthropic,
+    credential: Credential<'_>,
+    model: &str,
+    timeout: Duration,
+) -> Outcome {
+    match upstream.probe(credential, model, timeout).await {
         Ok(response) => {
             let status = response.status();
             let headers = response.headers().clone();
@@ -81,7 +124,5 @@ async fn probe_one(
             classify(status, &headers, &body, now_ms())
         }
         Err(e) => classify_transport(&e),
-    };
-    tracing::info!(key = %ticket.name, outcome = outcome.class.as_str(), "probe finished");
-    pool.probe_finished(ticket, &outcome, now_ms());
+    }
 }

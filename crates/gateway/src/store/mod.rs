@@ -85,6 +85,29 @@ pub struct ClientRow {
     pub key_hint: String,
     pub created_at: EpochMs,
     pub revoked_at: Option<EpochMs>,
+    pub notes: Option<String>,
+}
+
+/// What an operator may change about a client; None leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientEdit {
+    pub name: Option<String>,
+    /// `Some(None)` clears the notes.
+    pub notes: Option<Option<String>>,
+}
+
+/// One admin action, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Assigned by the store; ignored on append.
+    pub id: i64,
+    pub at: EpochMs,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    /// A JSON object; never a secret.
+    pub detail: Option<String>,
+    pub remote: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +129,12 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts, or replaces the row with the same name (keeping its id).
     async fn upsert_key(&self, row: &KeyRow) -> Result<KeyRow>;
     async fn insert_key(&self, row: &KeyRow) -> Result<()>;
+    /// Inserts all the rows in one transaction, or none of them (the first name already taken
+    /// is reported as `Duplicate`).
+    async fn insert_keys(&self, rows: &[KeyRow]) -> Result<()>;
+    /// Replaces the row with the same id (name, secret, tuning, enabled); `source` and
+    /// `created_at` are kept.
+    async fn update_key(&self, row: &KeyRow) -> Result<KeyRow>;
     async fn delete_key(&self, name: &str) -> Result<KeyRow>;
     async fn set_key_enabled(&self, name: &str, enabled: bool) -> Result<KeyRow>;
 
@@ -123,6 +152,11 @@ pub trait Store: Send + Sync + 'static {
     async fn clients(&self) -> Result<Vec<ClientRow>>;
     async fn client_by_digest(&self, digest: &str) -> Result<Option<ClientRow>>;
     async fn revoke_client(&self, name: &str, at: EpochMs) -> Result<ClientRow>;
+    async fn edit_client(&self, id: &str, edit: &ClientEdit) -> Result<ClientRow>;
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// Newest first; `before_id` pages to older entries.
+    async fn audit_page(&self, limit: i64, before_id: Option<i64>) -> Result<Vec<AuditEntry>>;
 
     async fn insert_batch(&self, row: &BatchRow) -> Result<()>;
     async fn batch(&self, id: &str) -> Result<Option<BatchRow>>;

@@ -14,7 +14,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    BatchPage, BatchRow, ClientRow, Error, KeyRow, KeyStateRow, Result, Store, TransitionRow,
+    AuditEntry, BatchPage, BatchRow, ClientEdit, ClientRow, Error, KeyRow, KeyStateRow, Result,
+    Store, TransitionRow,
 };
 use crate::types::EpochMs;
 
@@ -76,6 +77,19 @@ fn client_row(row: &SqliteRow) -> ClientRow {
         key_hint: row.get("key_hint"),
         created_at: row.get("created_at"),
         revoked_at: row.get("revoked_at"),
+        notes: row.get("notes"),
+    }
+}
+
+const CLIENT_COLUMNS: &str = "id, name, key_digest, key_hint, created_at, revoked_at, notes";
+
+fn duplicate_key(name: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Database(ref db) if is_unique_violation(db) => Error::Duplicate {
+            what: "key",
+            name: name.to_owned(),
+        },
+        other => other,
     }
 }
 
@@ -151,16 +165,47 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, row: &KeyRow) -> Result<()> {
+        self.insert_keys(std::slice::from_ref(row)).await
+    }
+
+    async fn insert_keys(&self, rows: &[KeyRow]) -> Result<()> {
         let mut tx = self.write().await?;
-        insert_key_in(&mut tx, row).await.map_err(|e| match e {
-            Error::Database(ref db) if is_unique_violation(db) => Error::Duplicate {
-                what: "key",
-                name: row.name.clone(),
-            },
-            other => other,
-        })?;
+        for row in rows {
+            insert_key_in(&mut tx, row)
+                .await
+                .map_err(duplicate_key(&row.name))?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn update_key(&self, row: &KeyRow) -> Result<KeyRow> {
+        let sql = format!(
+            "UPDATE credentials SET name = $2, kind = $3, secret_sealed = $4, secret_hint = $5, \
+             priority = $6, weight = $7, max_concurrent = $8, group_label = $9, enabled = $10 \
+             WHERE id = $1 RETURNING {KEY_COLUMNS}"
+        );
+        let updated = sqlx::query(&sql)
+            .bind(&row.id)
+            .bind(&row.name)
+            .bind(&row.kind)
+            .bind(&row.secret_sealed)
+            .bind(&row.secret_hint)
+            .bind(row.priority)
+            .bind(row.weight)
+            .bind(row.max_concurrent)
+            .bind(&row.group_label)
+            .bind(row.enabled)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| duplicate_key(&row.name)(e.into()))?;
+        updated
+            .as_ref()
+            .map(key_row)
+            .ok_or_else(|| Error::NotFound {
+                what: "key",
+                name: row.id.clone(),
+            })
     }
 
     async fn delete_key(&self, name: &str) -> Result<KeyRow> {
@@ -266,8 +311,8 @@ impl Store for SqliteStore {
 
     async fn insert_client(&self, row: &ClientRow) -> Result<()> {
         let result = sqlx::query(
-            "INSERT INTO clients (id, name, key_digest, key_hint, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO clients (id, name, key_digest, key_hint, created_at, revoked_at, notes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -275,6 +320,7 @@ impl Store for SqliteStore {
         .bind(&row.key_hint)
         .bind(row.created_at)
         .bind(row.revoked_at)
+        .bind(&row.notes)
         .execute(&self.pool)
         .await;
         match result {
@@ -288,39 +334,99 @@ impl Store for SqliteStore {
     }
 
     async fn clients(&self) -> Result<Vec<ClientRow>> {
-        let rows = sqlx::query(
-            "SELECT id, name, key_digest, key_hint, created_at, revoked_at FROM clients \
-             ORDER BY created_at, name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, name");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(client_row).collect())
     }
 
     async fn client_by_digest(&self, digest: &str) -> Result<Option<ClientRow>> {
-        let row = sqlx::query(
-            "SELECT id, name, key_digest, key_hint, created_at, revoked_at FROM clients \
-             WHERE key_digest = $1",
-        )
-        .bind(digest)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE key_digest = $1");
+        let row = sqlx::query(&sql)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(client_row))
     }
 
     async fn revoke_client(&self, name: &str, at: EpochMs) -> Result<ClientRow> {
-        let row = sqlx::query(
+        let sql = format!(
             "UPDATE clients SET revoked_at = COALESCE(revoked_at, $2) WHERE name = $1 \
-             RETURNING id, name, key_digest, key_hint, created_at, revoked_at",
-        )
-        .bind(name)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await?;
+             RETURNING {CLIENT_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .bind(at)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(client_row).ok_or_else(|| Error::NotFound {
             what: "client",
             name: name.to_owned(),
         })
+    }
+
+    async fn edit_client(&self, id: &str, edit: &ClientEdit) -> Result<ClientRow> {
+        let sql = format!(
+            "UPDATE clients SET name = COALESCE($2, name), \
+             notes = CASE WHEN $3 THEN $4 ELSE notes END \
+             WHERE id = $1 RETURNING {CLIENT_COLUMNS}"
+        );
+        let result = sqlx::query(&sql)
+            .bind(id)
+            .bind(&edit.name)
+            .bind(edit.notes.is_some())
+            .bind(edit.notes.clone().flatten())
+            .fetch_optional(&self.pool)
+            .await;
+        match result {
+            Ok(row) => row.as_ref().map(client_row).ok_or_else(|| Error::NotFound {
+                what: "client",
+                name: id.to_owned(),
+            }),
+            Err(e) if is_unique_violation(&e) => Err(Error::Duplicate {
+                what: "client",
+                name: edit.name.clone().unwrap_or_default(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail, remote) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(entry.at)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.detail)
+        .bind(&entry.remote)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_page(&self, limit: i64, before_id: Option<i64>) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, detail, remote FROM audit_log \
+             WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                id: r.get("id"),
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                target: r.get("target"),
+                detail: r.get("detail"),
+                remote: r.get("remote"),
+            })
+            .collect())
     }
 
     async fn insert_batch(&self, row: &BatchRow) -> Result<()> {

@@ -117,6 +117,7 @@ async fn clients_and_batches() {
         key_hint: "klk_ab…".into(),
         created_at: 1,
         revoked_at: None,
+        notes: None,
     };
     store.insert_client(&client).await.unwrap();
     assert!(matches!(

@@ -20,6 +20,9 @@ pub struct Harness {
     toml: String,
 }
 
+/// The admin token every harness gateway is configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 pub fn key(name: &str) -> MockKey {
     let secret = if name.starts_with("oauth") {
         format!("sk-ant-oat01-{name}-test-secret-0000000000")
@@ -87,6 +90,7 @@ impl Harness {
             ),
             ("KEYLOOP_UPSTREAM__BASE_URL".into(), mock.url()),
             ("KEYLOOP_POOL__JITTER".into(), "0".into()),
+            ("KEYLOOP_ADMIN__TOKEN".into(), ADMIN_TOKEN.into()),
         ];
         env.extend(options.env.into_iter().map(|(k, v)| (k.to_owned(), v)));
         let toml = format!(
@@ -95,7 +99,7 @@ impl Harness {
             keys_toml(&options.keys, &options.groups)
         );
         let gateway = start_gateway(dir.path(), &toml, &env).await;
-        let (_, client_key) = keyloop::clients::create(gateway.store.as_ref(), "tests")
+        let (_, client_key) = keyloop::clients::create(gateway.store.as_ref(), "tests", None)
             .await
             .unwrap();
         let base = format!("http://{}", gateway.addr);
@@ -143,6 +147,23 @@ impl Harness {
             "stream": stream,
             "messages": [{"role": "user", "content": "Hello"}],
         }))
+    }
+
+    /// A call to the admin API (`/admin/api{path}`) with the admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(
+                method,
+                format!("http://{}/admin/api{path}", self.gateway.admin_addr),
+            )
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// GET on the admin API, expecting 200 and JSON.
+    pub async fn admin_get(&self, path: &str) -> serde_json::Value {
+        let response = self.admin(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
     }
 
     pub async fn status(&self) -> serde_json::Value {

@@ -2,10 +2,12 @@
 //! syncing the config file's keys, and opening secrets with the vault. Used by the server at
 //! start-up and on refresh, and by the CLI.
 
-use std::collections::HashSet;
+pub mod csv;
+
+use std::collections::{HashMap, HashSet};
 
 use crate::config::KeyConfig;
-use crate::pool::{KeySpec, PersistedState};
+use crate::pool::{KeyPool, KeySpec, KeyView, PersistedState};
 use crate::store::{self, KeyRow, KeyStateRow, Store};
 use crate::types::{KeyId, KeyKind, Secret, mask_secret, now_ms};
 use crate::vault::{self, Vault};
@@ -18,6 +20,9 @@ pub enum Error {
     Sealed { name: String },
     #[error("credential {name:?} has an unknown kind {kind:?} in the store")]
     Kind { name: String, kind: String },
+    /// A CSV file refused as a whole (`csv::import`).
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
 }
 
 /// A credential to add, as an operator describes it.
@@ -69,8 +74,14 @@ fn row(vault: &Vault, key: &NewKey, source: &str) -> KeyRow {
     }
 }
 
-pub async fn add(store: &dyn Store, vault: &Vault, key: &NewKey) -> Result<KeyRow, Error> {
-    let row = row(vault, key, "cli");
+/// Adds a credential; `source` says where it came from ("cli", "admin", "import").
+pub async fn add(
+    store: &dyn Store,
+    vault: &Vault,
+    key: &NewKey,
+    source: &str,
+) -> Result<KeyRow, Error> {
+    let row = row(vault, key, source);
     store.insert_key(&row).await?;
     Ok(row)
 }
@@ -94,6 +105,25 @@ pub async fn sync_config_keys(
             .await?;
     }
     Ok(())
+}
+
+/// The row with a new secret sealed in (its kind given, or detected from the secret).
+pub fn with_secret(
+    vault: &Vault,
+    row: &KeyRow,
+    secret: &Secret<String>,
+    kind: Option<KeyKind>,
+) -> KeyRow {
+    let secret = secret.expose();
+    KeyRow {
+        kind: kind
+            .unwrap_or_else(|| KeyKind::detect(secret))
+            .as_str()
+            .to_owned(),
+        secret_sealed: vault.seal(secret.as_bytes()),
+        secret_hint: mask_secret(secret),
+        ..row.clone()
+    }
 }
 
 pub fn spec(vault: &Vault, row: &KeyRow) -> Result<KeySpec, Error> {
@@ -161,3 +191,41 @@ pub async fn verify_master_key(store: &dyn Store, vault: &Vault) -> Result<bool,
 }
 
 pub use vault::MASTER_KEY_ENV;
+
+/// Makes the pool match the store: adds, updates and removes keys changed elsewhere (the CLI,
+/// an import). Health and counters of unchanged keys are kept.
+pub async fn sync_pool(pool: &KeyPool, store: &dyn Store, vault: &Vault) -> Result<(), Error> {
+    let now = now_ms();
+    let rows = store.keys().await?;
+    let mut wanted: HashMap<KeyId, KeySpec> = HashMap::new();
+    for row in &rows {
+        let spec = spec(vault, row)?;
+        wanted.insert(spec.id.clone(), spec);
+    }
+    let current: HashMap<KeyId, KeyView> = pool
+        .snapshot(now)
+        .into_iter()
+        .map(|v| (v.id.clone(), v))
+        .collect();
+    for id in current.keys() {
+        if !wanted.contains_key(id) {
+            pool.remove_key(id);
+        }
+    }
+    for (id, spec) in wanted {
+        match current.get(&id) {
+            None => pool.upsert_key(spec, now),
+            Some(view) => {
+                if view.enabled != spec.enabled {
+                    pool.set_enabled(&id, spec.enabled, now);
+                }
+                if (view.priority, view.weight, view.max_concurrent, &view.group)
+                    != (spec.priority, spec.weight, spec.max_concurrent, &spec.group)
+                {
+                    pool.upsert_key(spec, now);
+                }
+            }
+        }
+    }
+    Ok(())
+}

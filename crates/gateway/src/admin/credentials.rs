@@ -1,0 +1,683 @@
+//! `/admin/api/credentials`: the upstream credentials as the pool sees them (masked), and the
+//! operator's actions on them. Every change goes to the store and then through the pool's own
+//! operations (`upsert_key`, `set_enabled`, `clear_cooldown`, `probe_now`), never around them.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::Admin;
+use super::auth::Actor;
+use super::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
+use crate::keyring::{self, NewKey};
+use crate::pool::{KeyView, ProbeRefused};
+use crate::store::KeyRow;
+use crate::types::{EpochMs, KeyId, KeyKind, LimitWindow, Secret, now_ms};
+
+/// One credential, masked. See docs/admin-api.md.
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct CredentialView {
+    pub id: String,
+    pub name: String,
+    /// `api_key` or `oauth`.
+    pub kind: &'static str,
+    pub masked: String,
+    pub group: Option<String>,
+    pub priority: u32,
+    pub weight: u32,
+    pub max_concurrent: Option<u32>,
+    pub enabled: bool,
+    /// `config`, `cli`, `admin` or `import`. Config-declared credentials are changed in the file.
+    pub source: String,
+    /// `active`, `cooling_down`, `probing` or `disabled`.
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub cooldown_until: Option<EpochMs>,
+    pub next_probe_at: Option<EpochMs>,
+    pub in_flight: u32,
+    pub ramp_cap: Option<u32>,
+    /// The smallest share left of any limit the provider reported, and of the in-flight cap;
+    /// null when neither is known.
+    pub headroom: Option<f64>,
+    pub requests: u64,
+    pub errors: u64,
+    pub last_outcome: Option<&'static str>,
+    pub last_error: Option<LastError>,
+    pub ratelimit: Option<RateLimitView>,
+    pub last_transition_at: Option<EpochMs>,
+    pub created_at: Option<EpochMs>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct LastError {
+    pub class: &'static str,
+    pub at: EpochMs,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct RateLimitView {
+    pub requests: Option<WindowView>,
+    pub tokens: Option<WindowView>,
+    pub input_tokens: Option<WindowView>,
+    pub output_tokens: Option<WindowView>,
+    pub taken_at: EpochMs,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy, Debug)]
+pub struct WindowView {
+    pub limit: u64,
+    pub remaining: u64,
+    pub reset_at: Option<EpochMs>,
+}
+
+fn window(w: Option<LimitWindow>) -> Option<WindowView> {
+    w.map(|w| WindowView {
+        limit: w.limit,
+        remaining: w.remaining,
+        reset_at: w.reset_ms,
+    })
+}
+
+pub fn view(v: &KeyView, row: Option<&KeyRow>) -> CredentialView {
+    let limits = v
+        .last_ratelimit
+        .map(|r| [r.requests, r.tokens, r.input_tokens, r.output_tokens]);
+    let reported = limits
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|w| w.limit > 0)
+        .map(|w| w.remaining as f64 / w.limit as f64);
+    let concurrency = v
+        .max_concurrent
+        .filter(|cap| *cap > 0)
+        .map(|cap| 1.0 - f64::from(v.in_flight.min(cap)) / f64::from(cap));
+    let headroom = reported.chain(concurrency).reduce(f64::min);
+    CredentialView {
+        id: v.id.to_string(),
+        name: v.name.clone(),
+        kind: v.kind.as_str(),
+        masked: v.masked.clone(),
+        group: v.group.clone(),
+        priority: v.priority,
+        weight: v.weight,
+        max_concurrent: v.max_concurrent,
+        enabled: v.enabled,
+        source: row.map_or_else(|| "unknown".to_owned(), |r| r.source.clone()),
+        state: v.state,
+        reason: v.reason.clone(),
+        cooldown_until: v.cooldown_until,
+        next_probe_at: v.next_probe_at,
+        in_flight: v.in_flight,
+        ramp_cap: v.ramp_cap,
+        headroom,
+        requests: v.requests,
+        errors: v.errors,
+        last_outcome: v.last_outcome.map(|c| c.as_str()),
+        last_error: v.last_error.map(|(class, at)| LastError {
+            class: class.as_str(),
+            at,
+        }),
+        ratelimit: v.last_ratelimit.map(|r| RateLimitView {
+            requests: window(r.requests),
+            tokens: window(r.tokens),
+            input_tokens: window(r.input_tokens),
+            output_tokens: window(r.output_tokens),
+            taken_at: r.taken_ms,
+        }),
+        last_transition_at: v.last_transition_at,
+        created_at: row.map(|r| r.created_at),
+    }
+}
+
+impl Admin {
+    /// The credential's view now, or 404.
+    pub(super) async fn credential(&self, id: &str) -> ApiResult<CredentialView> {
+        let rows = self.store.keys().await?;
+        let row = rows.iter().find(|r| r.id == id);
+        self.pool
+            .snapshot(now_ms())
+            .iter()
+            .find(|v| v.id.as_str() == id)
+            .map(|v| view(v, row))
+            .ok_or_else(|| ApiError::not_found(format!("no credential {id:?}")))
+    }
+
+    async fn row(&self, id: &str) -> ApiResult<KeyRow> {
+        self.store
+            .keys()
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| ApiError::not_found(format!("no credential {id:?}")))
+    }
+
+    /// Hands the stored row to the pool, which keeps the key's health and counters.
+    fn apply(&self, row: &KeyRow) -> ApiResult<()> {
+        let spec = keyring::spec(&self.vault, row)?;
+        self.pool.upsert_key(spec, now_ms());
+        Ok(())
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CredentialList {
+    pub credentials: Vec<CredentialView>,
+}
+
+/// Every credential, in configuration order.
+#[utoipa::path(get, path = "/credentials", tag = "credentials",
+    responses((status = 200, body = CredentialList), (status = 401, body = ErrorBody)))]
+pub async fn list(State(admin): State<Admin>) -> ApiResult<Json<CredentialList>> {
+    let rows = admin.store.keys().await?;
+    let credentials = admin
+        .pool
+        .snapshot(now_ms())
+        .iter()
+        .map(|v| view(v, rows.iter().find(|r| r.id == v.id.as_str())))
+        .collect();
+    Ok(Json(CredentialList { credentials }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    pub name: String,
+    pub secret: String,
+    /// `api_key` or `oauth`; detected from the secret when absent.
+    pub kind: Option<String>,
+    pub priority: Option<u32>,
+    pub weight: Option<u32>,
+    pub max_concurrent: Option<u32>,
+    pub group: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+pub fn check_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "name must be 1 to 128 characters, without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_secret(secret: &str) -> ApiResult<Secret<String>> {
+    if secret.is_empty() || secret.len() > 4096 || secret.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid(
+            "secret must be 1 to 4096 characters without whitespace",
+        ));
+    }
+    Ok(Secret::new(secret.to_owned()))
+}
+
+fn check_kind(kind: Option<&str>) -> ApiResult<Option<KeyKind>> {
+    kind.map(|k| {
+        KeyKind::parse(k)
+            .ok_or_else(|| ApiError::invalid(format!("kind must be api_key or oauth, got {k:?}")))
+    })
+    .transpose()
+}
+
+fn check_weight(weight: Option<u32>) -> ApiResult<Option<u32>> {
+    match weight {
+        Some(0) => Err(ApiError::invalid("weight must be at least 1")),
+        w => Ok(w),
+    }
+}
+
+fn check_group(group: Option<String>) -> Option<String> {
+    group.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty())
+}
+
+/// Adds a credential; it takes traffic at once (unless added disabled).
+#[utoipa::path(post, path = "/credentials", tag = "credentials", request_body = NewCredential,
+    responses((status = 201, body = CredentialView), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn add(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    JsonBody(body): JsonBody<NewCredential>,
+) -> ApiResult<(StatusCode, Json<CredentialView>)> {
+    let key = NewKey {
+        name: check_name(&body.name)?,
+        secret: check_secret(&body.secret)?,
+        kind: check_kind(body.kind.as_deref())?,
+        priority: body.priority.unwrap_or(0),
+        weight: check_weight(body.weight)?.unwrap_or(1),
+        max_concurrent: body.max_concurrent,
+        group: check_group(body.group),
+        enabled: body.enabled.unwrap_or(true),
+    };
+    let row = keyring::add(admin.store.as_ref(), &admin.vault, &key, "admin").await?;
+    admin.apply(&row)?;
+    admin
+        .audit
+        .record(
+            &actor,
+            "credential.add",
+            Some(&row.name),
+            json!({"id": row.id, "kind": row.kind, "masked": row.secret_hint}),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(admin.credential(&row.id).await?)))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialEdit {
+    pub name: Option<String>,
+    /// A new secret; its kind is detected unless `kind` is given.
+    pub secret: Option<String>,
+    pub kind: Option<String>,
+    pub priority: Option<u32>,
+    pub weight: Option<u32>,
+    /// `null` removes the cap.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub max_concurrent: Option<Option<u32>>,
+    /// `null` or "" removes the group.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub group: Option<Option<String>>,
+    pub enabled: Option<bool>,
+}
+
+/// Changes a credential. Its health, counters and open requests are kept; a new secret for a
+/// credential disabled as invalid sends it to a probe.
+#[utoipa::path(patch, path = "/credentials/{id}", tag = "credentials", request_body = CredentialEdit,
+    params(("id" = String, Path, description = "credential id")),
+    responses((status = 200, body = CredentialView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn edit(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<CredentialEdit>,
+) -> ApiResult<Json<CredentialView>> {
+    let mut row = admin.row(&id).await?;
+    let mut changed = Vec::new();
+    if row.source == "config"
+        && (body.name.is_some() || body.secret.is_some() || body.kind.is_some())
+    {
+        return Err(ApiError::conflict(format!(
+            "credential {:?} is declared in the config file: change its name and secret there",
+            row.name
+        )));
+    }
+    if let Some(name) = &body.name {
+        row.name = check_name(name)?;
+        changed.push("name");
+    }
+    let kind = check_kind(body.kind.as_deref())?;
+    if let Some(secret) = &body.secret {
+        row = keyring::with_secret(&admin.vault, &row, &check_secret(secret)?, kind);
+        changed.push("secret");
+    } else if let Some(kind) = kind {
+        row.kind = kind.as_str().to_owned();
+        changed.push("kind");
+    }
+    if let Some(priority) = body.priority {
+        row.priority = i64::from(priority);
+        changed.push("priority");
+    }
+    if let Some(weight) = check_weight(body.weight)? {
+        row.weight = i64::from(weight);
+        changed.push("weight");
+    }
+    if let Some(cap) = body.max_concurrent {
+        row.max_concurrent = cap.map(i64::from);
+        changed.push("max_concurrent");
+    }
+    if let Some(group) = body.group {
+        row.group_label = check_group(group);
+        changed.push("group");
+    }
+    if let Some(enabled) = body.enabled {
+        row.enabled = enabled;
+        changed.push("enabled");
+    }
+    let row = admin.store.update_key(&row).await?;
+    admin.apply(&row)?;
+    admin
+        .audit
+        .record(
+            &actor,
+            "credential.edit",
+            Some(&row.name),
+            json!({"id": row.id, "changed": changed}),
+        )
+        .await;
+    Ok(Json(admin.credential(&row.id).await?))
+}
+
+/// Removes a credential. Requests it is serving finish; nothing new goes to it.
+#[utoipa::path(delete, path = "/credentials/{id}", tag = "credentials",
+    params(("id" = String, Path, description = "credential id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn remove(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let row = admin.row(&id).await?;
+    if row.source == "config" {
+        return Err(ApiError::conflict(format!(
+            "credential {:?} is declared in the config file: remove it there",
+            row.name
+        )));
+    }
+    admin.store.delete_key(&row.name).await?;
+    admin.pool.remove_key(&KeyId::new(row.id.as_str()));
+    admin
+        .audit
+        .record(
+            &actor,
+            "credential.remove",
+            Some(&row.name),
+            json!({"id": row.id}),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn switch(
+    admin: &Admin,
+    actor: &Actor,
+    id: &str,
+    enabled: bool,
+) -> ApiResult<CredentialView> {
+    let row = admin.row(id).await?;
+    admin.store.set_key_enabled(&row.name, enabled).await?;
+    admin
+        .pool
+        .set_enabled(&KeyId::new(row.id.as_str()), enabled, now_ms());
+    let action = if enabled {
+        "credential.enable"
+    } else {
+        "credential.disable"
+    };
+    admin
+        .audit
+        .record(actor, action, Some(&row.name), json!({"id": row.id}))
+        .await;
+    admin.credential(id).await
+}
+
+/// Switches a credential on: a disabled one returns to rotation in slow start.
+#[utoipa::path(post, path = "/credentials/{id}/enable", tag = "credentials",
+    params(("id" = String, Path, description = "credential id")),
+    responses((status = 200, body = CredentialView), (status = 404, body = ErrorBody)))]
+pub async fn enable(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CredentialView>> {
+    switch(&admin, &actor, &id, true).await.map(Json)
+}
+
+/// Switches a credential off until an operator switches it on; probes never undo this.
+#[utoipa::path(post, path = "/credentials/{id}/disable", tag = "credentials",
+    params(("id" = String, Path, description = "credential id")),
+    responses((status = 200, body = CredentialView), (status = 404, body = ErrorBody)))]
+pub async fn disable(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CredentialView>> {
+    switch(&admin, &actor, &id, false).await.map(Json)
+}
+
+/// Ends a cooldown (or a pending probe) now: the credential returns in slow start with its
+/// strikes forgotten.
+#[utoipa::path(post, path = "/credentials/{id}/clear-cooldown", tag = "credentials",
+    params(("id" = String, Path, description = "credential id")),
+    responses((status = 200, body = CredentialView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn clear_cooldown(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CredentialView>> {
+    let before = admin.credential(&id).await?;
+    if !matches!(before.state, "cooling_down" | "probing") {
+        return Err(ApiError::conflict(format!(
+            "credential {:?} is {}, not cooling down",
+            before.name, before.state
+        )));
+    }
+    admin
+        .pool
+        .clear_cooldown(&KeyId::new(id.as_str()), now_ms());
+    admin
+        .audit
+        .record(
+            &actor,
+            "credential.clear_cooldown",
+            Some(&before.name),
+            json!({"id": id, "was": before.state, "reason": before.reason}),
+        )
+        .await;
+    Ok(Json(admin.credential(&id).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProbeResult {
+    /// The class of the provider's answer: `success`, `rate_limited`, `invalid_credential` …
+    pub outcome: &'static str,
+    pub credential: CredentialView,
+}
+
+/// Checks the credential now with a count_tokens call. The answer moves it through the state
+/// machine like any other: success brings a cooling key back, a 401 disables it.
+#[utoipa::path(post, path = "/credentials/{id}/probe", tag = "credentials",
+    params(("id" = String, Path, description = "credential id")),
+    responses((status = 200, body = ProbeResult), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn probe(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProbeResult>> {
+    let outcome = admin
+        .prober
+        .probe_now(&KeyId::new(id.as_str()))
+        .await
+        .map_err(|e| match e {
+            ProbeRefused::Unknown => ApiError::not_found(format!("no credential {id:?}")),
+            other => ApiError::conflict(other.to_string()),
+        })?;
+    let credential = admin.credential(&id).await?;
+    admin
+        .audit
+        .record(
+            &actor,
+            "credential.probe",
+            Some(&credential.name),
+            json!({"id": id, "outcome": outcome.class.as_str()}),
+        )
+        .await;
+    Ok(Json(ProbeResult {
+        outcome: outcome.class.as_str(),
+        credential,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TransitionsQuery {
+    /// At most this many, newest first (default 50, at most 500).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransitionView {
+    pub at: EpochMs,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    pub until: Option<EpochMs>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransitionList {
+    pub transitions: Vec<TransitionView>,
+}
+
+/// The credential's state changes with their reasons, newest first.
+#[utoipa::path(get, path = "/credentials/{id}/transitions", tag = "credentials",
+    params(("id" = String, Path, description = "credential id"), TransitionsQuery),
+    responses((status = 200, body = TransitionList), (status = 404, body = ErrorBody)))]
+pub async fn transitions(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<TransitionsQuery>,
+) -> ApiResult<Json<TransitionList>> {
+    admin.row(&id).await?;
+    let limit = i64::from(query.limit.unwrap_or(50).clamp(1, 500));
+    let transitions = admin
+        .store
+        .transitions(&id, limit)
+        .await?
+        .into_iter()
+        .map(|t| TransitionView {
+            at: t.at,
+            from: t.from_state,
+            to: t.to_state,
+            reason: t.reason,
+            until: t.until,
+        })
+        .collect();
+    Ok(Json(TransitionList { transitions }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ImportQuery {
+    /// Only report what would happen (the default); `false` applies the valid rows.
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportCounts {
+    pub valid: usize,
+    pub duplicate: usize,
+    pub malformed: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportRowView {
+    pub line: u64,
+    pub name: Option<String>,
+    /// `valid`, `duplicate` or `malformed`.
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub kind: Option<&'static str>,
+    pub masked: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportReportView {
+    pub applied: bool,
+    pub counts: ImportCounts,
+    pub rows: Vec<ImportRowView>,
+}
+
+/// Imports credentials from CSV (`name,secret[,kind,priority,weight,max_concurrent,group,enabled]`).
+/// A dry run reports every row; otherwise all valid rows are added in one transaction.
+#[utoipa::path(post, path = "/credentials/import", tag = "credentials",
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportReportView), (status = 400, body = ErrorBody)))]
+pub async fn import(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    QueryParams(query): QueryParams<ImportQuery>,
+    body: Bytes,
+) -> ApiResult<Json<ImportReportView>> {
+    let dry_run = query.dry_run.unwrap_or(true);
+    let report =
+        keyring::csv::import(admin.store.as_ref(), &admin.vault, &body, dry_run, "import").await?;
+    let counts = report.counts();
+    if report.applied {
+        admin.resync().await?;
+        admin
+            .audit
+            .record(
+                &actor,
+                "credential.import",
+                None,
+                json!({"added": counts.valid, "duplicate": counts.duplicate,
+                       "malformed": counts.malformed}),
+            )
+            .await;
+    }
+    Ok(Json(ImportReportView {
+        applied: report.applied,
+        counts: ImportCounts {
+            valid: counts.valid,
+            duplicate: counts.duplicate,
+            malformed: counts.malformed,
+        },
+        rows: report
+            .rows
+            .into_iter()
+            .map(|r| ImportRowView {
+                line: r.line,
+                name: r.name,
+                status: r.status.as_str(),
+                reason: r.reason,
+                kind: r.kind.map(KeyKind::as_str),
+                masked: r.masked,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// Include the secrets in clear. Off by default; every export is audited.
+    pub secrets: Option<bool>,
+}
+
+/// The credentials as CSV. Without `secrets=true` the secret column is empty; cells a
+/// spreadsheet would run as formulas are neutralised.
+#[utoipa::path(get, path = "/credentials/export", tag = "credentials", params(ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String)))]
+pub async fn export(
+    State(admin): State<Admin>,
+    Extension(actor): Extension<Actor>,
+    QueryParams(query): QueryParams<ExportQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let with_secrets = query.secrets.unwrap_or(false);
+    let csv = keyring::csv::export(admin.store.as_ref(), &admin.vault, with_secrets).await?;
+    admin
+        .audit
+        .record(
+            &actor,
+            "credential.export",
+            None,
+            json!({"with_secrets": with_secrets}),
+        )
+        .await;
+    let name = if with_secrets {
+        "keyloop-credentials-with-secrets.csv"
+    } else {
+        "keyloop-credentials.csv"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        csv,
+    ))
+}
