@@ -17,8 +17,9 @@ forbid() { # forbid PATTERN PATH... : fail when PATTERN appears in any PATH
 forbid '\b(axum|sqlx|reqwest|redis|hyper)::' "$src/pool" "$src/types.rs"
 forbid '\b(tokio|axum|sqlx|reqwest|hyper)::' crates/wire/src
 forbid 'crate::(store|providers|pool::KeyPool)' "$src/edge"
-forbid 'crate::(edge|admin)' "$src/relay" "$src/pool" "$src/store" "$src/providers"
-forbid 'connect_sqlite|sqlite::' $(ls "$src"/*.rs "$src"/*/*.rs | grep -vE "$src/(app\.rs|store/)")
+forbid 'crate::(edge|admin)' "$src/relay" "$src/pool" "$src/store" "$src/providers" "$src/accounting"
+forbid 'crate::(edge|providers)' "$src/admin"
+forbid 'connect_sqlite|sqlite::' $(ls "$src"/*.rs "$src"/*/*.rs | grep -vE "$src/(app\.rs|store/)|tests\.rs$")
 forbid 'crate::app' $(ls "$src"/*/*.rs "$src"/*.rs | grep -vE "$src/(cli|demo|main|lib)\.rs")
 [ "$failed" -eq 0 ] && echo "boundaries ok"
 exit "$failed"
