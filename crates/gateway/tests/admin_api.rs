@@ -38,6 +38,18 @@ async fn post_json(h: &Harness, path: &str, body: Value) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+async fn message_as(h: &Harness, client_key: &str) -> reqwest::Response {
+    h.http
+        .post(format!("{}/v1/messages", h.base))
+        .header("x-api-key", client_key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn audit_actions(h: &Harness) -> Vec<Value> {
     h.admin_get("/audit?limit=500").await["entries"]
         .as_array()
@@ -468,16 +480,7 @@ async fn clients_are_created_once_renamed_noted_and_revoked() {
             .starts_with("klk_")
     );
 
-    let works = h
-        .http
-        .post(format!("{}/v1/messages", h.base))
-        .header("x-api-key", &key)
-        .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8,
-                      "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let works = message_as(&h, &key).await;
     assert_eq!(works.status(), 200, "a new client's key works at once");
 
     let list = h.admin_get("/clients").await.to_string();
@@ -498,16 +501,7 @@ async fn clients_are_created_once_renamed_noted_and_revoked() {
     let (status, revoked) = post_json(&h, &format!("/clients/{id}/revoke"), json!({})).await;
     assert_eq!(status, 200);
     assert!(revoked["revoked_at"].is_i64());
-    let refused = h
-        .http
-        .post(format!("{}/v1/messages", h.base))
-        .header("x-api-key", &key)
-        .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8,
-                      "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let refused = message_as(&h, &key).await;
     assert_eq!(refused.status(), 401, "a revoked key is refused at once");
     h.shutdown().await;
 }

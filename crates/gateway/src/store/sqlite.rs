@@ -185,17 +185,7 @@ impl Store for SqliteStore {
              priority = $6, weight = $7, max_concurrent = $8, group_label = $9, enabled = $10 \
              WHERE id = $1 RETURNING {KEY_COLUMNS}"
         );
-        let updated = sqlx::query(&sql)
-            .bind(&row.id)
-            .bind(&row.name)
-            .bind(&row.kind)
-            .bind(&row.secret_sealed)
-            .bind(&row.secret_hint)
-            .bind(row.priority)
-            .bind(row.weight)
-            .bind(row.max_concurrent)
-            .bind(&row.group_label)
-            .bind(row.enabled)
+        let updated = bind_key(sqlx::query(&sql), row)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| duplicate_key(&row.name)(e.into()))?;
@@ -512,22 +502,32 @@ fn batch_row(r: &SqliteRow) -> BatchRow {
     }
 }
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds $1..$10 to the key's columns in `KEY_COLUMNS` order, up to `enabled`.
+fn bind_key<'q>(query: SqliteQuery<'q>, row: &'q KeyRow) -> SqliteQuery<'q> {
+    query
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.kind)
+        .bind(&row.secret_sealed)
+        .bind(&row.secret_hint)
+        .bind(row.priority)
+        .bind(row.weight)
+        .bind(row.max_concurrent)
+        .bind(&row.group_label)
+        .bind(row.enabled)
+}
+
 async fn insert_key_in(tx: &mut Transaction<'static, Sqlite>, row: &KeyRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO credentials (id, name, kind, secret_sealed, secret_hint, priority, weight, \
-         max_concurrent, group_label, enabled, source, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    bind_key(
+        sqlx::query(
+            "INSERT INTO credentials (id, name, kind, secret_sealed, secret_hint, priority, weight, \
+             max_concurrent, group_label, enabled, source, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        ),
+        row,
     )
-    .bind(&row.id)
-    .bind(&row.name)
-    .bind(&row.kind)
-    .bind(&row.secret_sealed)
-    .bind(&row.secret_hint)
-    .bind(row.priority)
-    .bind(row.weight)
-    .bind(row.max_concurrent)
-    .bind(&row.group_label)
-    .bind(row.enabled)
     .bind(&row.source)
     .bind(row.created_at)
     .execute(&mut **tx)
