@@ -1337,14 +1337,20 @@ fn clearing_a_cooldown_returns_the_key_in_slow_start_with_strikes_forgotten() {
     let pool = pool(&["a", "b"]);
     hit(&pool, "a", RateLimited, T0);
     probe(&pool, "a", out(RateLimited), T0 + 2 * MIN);
-    assert_eq!(view(&pool, "a", T0 + 2 * MIN).cooldown_until, Some(T0 + 7 * MIN));
+    assert_eq!(
+        view(&pool, "a", T0 + 2 * MIN).cooldown_until,
+        Some(T0 + 7 * MIN)
+    );
     assert!(pool.clear_cooldown(&kid("a"), T0 + 3 * MIN));
     let v = view(&pool, "a", T0 + 3 * MIN);
     assert_eq!(v.state, "active");
     assert_eq!(v.ramp_cap, Some(1), "back in slow start");
     // Strikes are forgotten: the next 429 starts the ladder again at its first rung (1 min).
     hit(&pool, "a", RateLimited, T0 + 4 * MIN);
-    assert_eq!(view(&pool, "a", T0 + 4 * MIN).cooldown_until, Some(T0 + 5 * MIN));
+    assert_eq!(
+        view(&pool, "a", T0 + 4 * MIN).cooldown_until,
+        Some(T0 + 5 * MIN)
+    );
     // An active or operator-disabled key is left alone; an unknown one is refused.
     assert!(pool.clear_cooldown(&kid("b"), T0));
     assert_eq!(view(&pool, "b", T0).state, "active");
