@@ -29,5 +29,7 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts'],
     environment: 'node',
+    // Clock formatting is tested against fixed wall times.
+    env: { TZ: 'UTC' },
   },
 });

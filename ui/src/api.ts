@@ -31,7 +31,8 @@ export const REQUEST_OUTCOMES = [
 ] as const;
 export type RequestOutcome = (typeof REQUEST_OUTCOMES)[number];
 
-export type CredentialKind = 'api_key' | 'oauth';
+/** The API answers `api-key`; the docs and requests use `api_key` (both are accepted). */
+export type CredentialKind = 'api_key' | 'api-key' | 'oauth';
 
 export interface LimitWindow {
   limit: number;
@@ -71,7 +72,7 @@ export interface Credential {
   last_error: { class: string; at: EpochMs } | null;
   ratelimit: RateLimitSnapshot | null;
   last_transition_at: EpochMs | null;
-  created_at: EpochMs;
+  created_at: EpochMs | null;
 }
 
 export interface NewCredential {
@@ -97,9 +98,9 @@ export interface Transition {
   until: EpochMs | null;
 }
 
-/** The `credential` live event: a transition plus the credential after it. */
+/** The `credential` live event: a transition plus the credential after it (null once removed). */
 export interface CredentialChange extends Transition {
-  credential: Credential;
+  credential: Credential | null;
 }
 
 export type ImportStatus = 'valid' | 'duplicate' | 'malformed';
@@ -260,6 +261,19 @@ export class ApiError extends Error {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/** What to tell the operator: the API's message; a 429 says when to try again unless it already does. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ApiError) {
+    const saysWhen = /retry|try again/i.test(error.message);
+    if (error.status === 429 && error.retryAfterS !== null && !saysWhen) {
+      return `${error.message} — try again in ${error.retryAfterS} s`;
+    }
+    return error.message;
+  }
+  if (error instanceof Error) return error.message;
+  return String(error);
 }
 
 /** `/admin/api/` next to wherever the panel is mounted; the dev server proxies it. */

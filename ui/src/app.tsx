@@ -3,8 +3,7 @@
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
 
-import { ApiError, api, setUnauthorizedHandler } from './api';
-import { errorText } from './components/ErrorNote';
+import { ApiError, api, errorMessage, setUnauthorizedHandler } from './api';
 import { ToastProvider } from './components/Toasts';
 import { FeedContext, ThemeContext } from './hooks';
 import { Audit } from './pages/Audit';
@@ -32,7 +31,7 @@ export function App() {
       .then(() => setAuth({ state: 'signed_in' }))
       .catch((e) => {
         const expired = e instanceof ApiError && e.status === 401;
-        setAuth({ state: 'signed_out', notice: expired ? undefined : `Cannot reach the admin API: ${errorText(e)}` });
+        setAuth({ state: 'signed_out', notice: expired ? undefined : `Cannot reach the admin API: ${errorMessage(e)}` });
       });
 
   useEffect(() => {

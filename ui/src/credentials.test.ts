@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
 import type { CredentialChange } from './api';
-import { applyCredentialChange, canClearCooldown, concurrencyText, headroomPercent, withoutCredential } from './credentials';
+import {
+  applyCredentialChange,
+  canClearCooldown,
+  concurrencyText,
+  headroomPercent,
+  kindLabel,
+  withoutCredential,
+} from './credentials';
 import { credential } from './testdata/fixtures';
 
 function change(over: Parameters<typeof credential>[0]): CredentialChange {
@@ -25,6 +32,11 @@ describe('applyCredentialChange', () => {
     expect(next.map((c) => c.id)).toEqual(['a', 'b', 'c']);
   });
 
+  it('leaves the list alone when the credential is gone', () => {
+    const gone: CredentialChange = { ...change({ id: 'b' }), credential: null };
+    expect(applyCredentialChange(list, gone)).toBe(list);
+  });
+
   it('removes by id', () => {
     expect(withoutCredential(list, 'a').map((c) => c.id)).toEqual(['b']);
   });
@@ -41,8 +53,15 @@ describe('row helpers', () => {
   it('writes in-flight against the limit', () => {
     expect(concurrencyText({ in_flight: 3, max_concurrent: 8, ramp_cap: null })).toBe('3 / 8');
     expect(concurrencyText({ in_flight: 0, max_concurrent: null, ramp_cap: null })).toBe('0 / ∞');
-    expect(concurrencyText({ in_flight: 1, max_concurrent: 8, ramp_cap: 2 })).toBe('1 / 2 (ramping, max 8)');
+    expect(concurrencyText({ in_flight: 1, max_concurrent: 8, ramp_cap: 2 })).toBe('1 / 2 ↗8');
     expect(concurrencyText({ in_flight: 1, max_concurrent: 2, ramp_cap: 2 })).toBe('1 / 2');
+  });
+
+  it('names both spellings of an API key', () => {
+    expect(kindLabel('api-key')).toBe('API key');
+    expect(kindLabel('api_key')).toBe('API key');
+    expect(kindLabel('oauth')).toBe('OAuth');
+    expect(kindLabel(null)).toBeNull();
   });
 
   it('clamps headroom into a bar width', () => {

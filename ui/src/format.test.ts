@@ -3,10 +3,14 @@ import { describe, expect, it } from 'vitest';
 import {
   formatCount,
   formatCountdown,
+  formatDetail,
   formatDuration,
   formatPercent,
   formatRate,
   formatRelative,
+  formatTick,
+  formatTime,
+  formatTimestamp,
   formatUsd,
   humanize,
 } from './format';
@@ -104,6 +108,31 @@ describe('formatRelative', () => {
     [now - 4 * 86_400_000, '4 d ago'],
     [now + 30_000, 'in 30 s'],
   ])('%d → %s', (at, text) => expect(formatRelative(at, now)).toBe(text));
+});
+
+describe('formatDetail', () => {
+  it('keeps strings and writes the rest as JSON', () => {
+    expect(formatDetail('{"name":"a"}')).toBe('{"name":"a"}');
+    expect(formatDetail({ name: 'a', n: 2 })).toBe('{"name":"a","n":2}');
+    expect(formatDetail(null)).toBe('');
+    expect(formatDetail({})).toBe('');
+    expect(formatDetail('{}')).toBe('');
+  });
+});
+
+// The unit tests run with TZ=UTC (vite.config.ts).
+describe('clock times', () => {
+  const at = Date.UTC(2026, 10, 21, 14, 3, 22);
+  it('shows the time of day for today and the date before', () => {
+    expect(formatTime(at, at + 60_000)).toBe('14:03:22');
+    expect(formatTime(at, at + 86_400_000)).toBe('Nov 21 14:03');
+    expect(formatTimestamp(at)).toBe('2026-11-21 14:03:22');
+  });
+
+  it('marks a new day on the time axis', () => {
+    expect(formatTick(at)).toBe('14:03');
+    expect(formatTick(Date.UTC(2026, 10, 22))).toBe('Nov 22');
+  });
 });
 
 describe('humanize', () => {

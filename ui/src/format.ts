@@ -104,6 +104,13 @@ export function formatTime(at: number, now: number = Date.now()): string {
   return `${MONTHS[d.getMonth()]} ${d.getDate()} ${hm}`;
 }
 
+/** A time axis tick: "14:30", or "Nov 21" at local midnight where a new day starts. */
+export function formatTick(at: number): string {
+  const d = new Date(at);
+  if (d.getHours() === 0 && d.getMinutes() === 0) return `${MONTHS[d.getMonth()]} ${d.getDate()}`;
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
 /** Full local timestamp for tooltips: "2026-11-21 14:03:22". */
 export function formatTimestamp(at: number): string {
   const d = new Date(at);
@@ -111,6 +118,13 @@ export function formatTimestamp(at: number): string {
     `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
     `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
   );
+}
+
+/** An audit detail on one line: a string as it is, anything else as compact JSON. */
+export function formatDetail(detail: unknown): string {
+  if (detail === null || detail === undefined) return '';
+  const text = typeof detail === 'string' ? detail : JSON.stringify(detail);
+  return text === '{}' || text === 'null' ? '' : text;
 }
 
 /** "rate_limited" → "rate limited". */

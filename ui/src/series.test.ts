@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Series, SeriesResponse } from './api';
-import { groupedChart, lastIndexWithData, latencyChart, toAligned } from './series';
+import { groupedChart, isolatedPoints, lastIndexWithData, latencyChart, toAligned } from './series';
 
 function series(name: string, requests: number[], extra: Partial<Series> = {}): Series {
   const zeros = requests.map(() => 0);
@@ -104,6 +104,15 @@ describe('latencyChart', () => {
     const chart = latencyChart({ bucket_ms: 60_000, t, series: [] });
     expect(chart.lines[0]!.values).toEqual([null, null, null]);
     expect(lastIndexWithData(toAligned(chart))).toBeNull();
+  });
+});
+
+describe('isolatedPoints', () => {
+  it('finds values with no neighbour', () => {
+    expect(isolatedPoints([5, null, 3, 4, null, null, 7])).toEqual([0, 6]);
+    expect(isolatedPoints([null, 2, null])).toEqual([1]);
+    expect(isolatedPoints([1, 2])).toEqual([]);
+    expect(isolatedPoints([])).toEqual([]);
   });
 });
 

@@ -110,6 +110,17 @@ export function lastIndexWithData(data: readonly ArrayLike<number | null | undef
   return null;
 }
 
+/**
+ * Buckets whose value has no neighbour on either side: a line cannot show them, so the chart
+ * draws a dot there (a latency measured in one minute between idle ones).
+ */
+export function isolatedPoints(values: ArrayLike<number | null | undefined>): number[] {
+  const has = (i: number) => i >= 0 && i < values.length && values[i] !== null && values[i] !== undefined;
+  const found: number[] = [];
+  for (let i = 0; i < values.length; i++) if (has(i) && !has(i - 1) && !has(i + 1)) found.push(i);
+  return found;
+}
+
 function toSeconds(ms: number[]): number[] {
   return ms.map((t) => t / 1000);
 }

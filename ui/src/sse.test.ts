@@ -53,12 +53,17 @@ describe('decodeEvent', () => {
     const change = { at: 1, from: 'active', to: 'disabled', reason: null, until: null, credential: credential() };
     const decoded = decodeEvent('credential', JSON.stringify(change));
     expect(decoded).toEqual({ kind: 'credential', change });
+    const removed = { ...change, credential: null };
+    expect(decodeEvent('credential', JSON.stringify(removed))).toEqual({ kind: 'credential', change: removed });
+    expect(decodeEvent('lagged', '12')).toEqual({ kind: 'lagged', missed: 12 });
   });
 
   it('refuses bad JSON, the wrong shape and unknown kinds', () => {
     expect(decodeEvent('request', '{not json')).toBeNull();
     expect(decodeEvent('request', JSON.stringify({ at: 1 }))).toBeNull();
-    expect(decodeEvent('credential', JSON.stringify({ credential: null }))).toBeNull();
+    expect(decodeEvent('credential', JSON.stringify({ to: 'active', credential: { name: 'no id' } }))).toBeNull();
+    expect(decodeEvent('credential', JSON.stringify({ credential: credential() }))).toBeNull();
+    expect(decodeEvent('lagged', 'many')).toBeNull();
     expect(decodeEvent('overview', '[]')).toBeNull();
     expect(decodeEvent('ping', JSON.stringify(request()))).toBeNull();
   });

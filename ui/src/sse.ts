@@ -7,16 +7,22 @@ import type { CredentialChange, Overview, RequestRecord } from './api';
 export type LiveEvent =
   | { kind: 'request'; request: RequestRecord }
   | { kind: 'credential'; change: CredentialChange }
-  | { kind: 'overview'; overview: Overview };
+  | { kind: 'overview'; overview: Overview }
+  /** This watcher fell behind and the server skipped `missed` events: reload what matters. */
+  | { kind: 'lagged'; missed: number };
 
 export type LiveKind = LiveEvent['kind'];
-export const LIVE_KINDS: readonly LiveKind[] = ['request', 'credential', 'overview'];
+export const LIVE_KINDS: readonly LiveKind[] = ['request', 'credential', 'overview', 'lagged'];
 
 /** `connecting` also covers the browser's own reconnect after a dropped connection. */
 export type FeedStatus = 'connecting' | 'open' | 'closed';
 
 /** The event's JSON as a typed event, or null when it is not what the kind promises. */
 export function decodeEvent(kind: string, data: string): LiveEvent | null {
+  if (kind === 'lagged') {
+    const missed = Number(data);
+    return Number.isInteger(missed) && missed >= 0 ? { kind, missed } : null;
+  }
   let value: unknown;
   try {
     value = JSON.parse(data);
@@ -30,7 +36,8 @@ export function decodeEvent(kind: string, data: string): LiveEvent | null {
         ? { kind, request: value as unknown as RequestRecord }
         : null;
     case 'credential':
-      return isObject(value.credential) && typeof value.credential.id === 'string'
+      return typeof value.to === 'string' &&
+        (value.credential === null || (isObject(value.credential) && typeof value.credential.id === 'string'))
         ? { kind, change: value as unknown as CredentialChange }
         : null;
     case 'overview':

@@ -4,10 +4,10 @@
 import { useContext, useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 
-import { formatCount, formatDuration, formatTimestamp, formatUsd } from '../format';
+import { formatCount, formatDuration, formatTick, formatTimestamp, formatUsd } from '../format';
 import { ThemeContext } from '../hooks';
 import type { ChartData, Line } from '../series';
-import { lastIndexWithData, toAligned } from '../series';
+import { isolatedPoints, lastIndexWithData, toAligned } from '../series';
 
 interface Props {
   title: string;
@@ -57,12 +57,16 @@ function options(props: Props, width: number, data: ChartData): uPlot.Options {
         stroke: cssVar(`--series-${i % PALETTE_SIZE}`),
         width: 1.5,
         dash: line.dashed ? [6, 4] : undefined,
-        points: { show: false },
+        points: {
+          show: true,
+          size: 5,
+          filter: (u: uPlot, seriesIdx: number) => isolatedPoints(u.data[seriesIdx] ?? []),
+        },
         value: (_u: uPlot, v: number | null) => formatValue(line.unit, v),
       })),
     ],
     axes: [
-      axis,
+      { ...axis, values: (_u, splits) => splits.map((s) => formatTick(s * 1000)) },
       {
         ...axis,
         size: 64,

@@ -4,17 +4,10 @@ import { useEffect, useState } from 'preact/hooks';
 
 import { type AuditEntry, api } from '../api';
 import { ErrorNote } from '../components/ErrorNote';
-import { formatRelative, formatTimestamp, humanize } from '../format';
+import { formatDetail, formatRelative, formatTimestamp } from '../format';
 import { useNow } from '../hooks';
 
 const PAGE_SIZE = 100;
-
-/** An entry's detail as one line: a string as it is, anything else as compact JSON. */
-export function detailText(detail: unknown): string {
-  if (detail === null || detail === undefined) return '';
-  if (typeof detail === 'string') return detail;
-  return JSON.stringify(detail);
-}
 
 export function Audit() {
   const [entries, setEntries] = useState<AuditEntry[]>([]);
@@ -63,10 +56,12 @@ export function Audit() {
               <tr key={e.id} data-testid="audit-row" data-action={e.action}>
                 <td title={formatTimestamp(e.at)}>{formatRelative(e.at, now)}</td>
                 <td>{e.actor}</td>
-                <td class="strong">{humanize(e.action)}</td>
+                <td>
+                  <code class="strong">{e.action}</code>
+                </td>
                 <td>{e.target ?? <span class="muted">—</span>}</td>
                 <td class="detail">
-                  <code>{detailText(e.detail)}</code>
+                  {formatDetail(e.detail) ? <code>{formatDetail(e.detail)}</code> : <span class="muted">—</span>}
                 </td>
                 <td>{e.remote ?? <span class="muted">—</span>}</td>
               </tr>

@@ -3,16 +3,19 @@
 
 import { useEffect, useState } from 'preact/hooks';
 
-import { type Credential, api } from '../api';
+import { type Credential, api, errorMessage } from '../api';
 import { StateBadge } from '../components/Badge';
 import { ConfirmDialog } from '../components/ConfirmDialog';
-import { ErrorNote, errorText } from '../components/ErrorNote';
+import { ErrorNote } from '../components/ErrorNote';
+import { Menu } from '../components/Menu';
 import { useToast } from '../components/Toasts';
 import {
   applyCredentialChange,
   canClearCooldown,
   concurrencyText,
   headroomPercent,
+  isRamping,
+  kindLabel,
   upsertCredential,
   withoutCredential,
 } from '../credentials';
@@ -62,7 +65,7 @@ export function Credentials() {
     try {
       replace(await action());
     } catch (e) {
-      toast(`${label} ${c.name}: ${errorText(e)}`, 'bad');
+      toast(`${label} ${c.name}: ${errorMessage(e)}`, 'bad');
     }
   };
 
@@ -72,7 +75,7 @@ export function Credentials() {
       replace(result.credential);
       toast(`Probe ${c.name}: ${humanize(result.outcome)}`, result.outcome === 'success' ? 'good' : 'bad');
     } catch (e) {
-      toast(`Probe ${c.name}: ${errorText(e)}`, 'bad');
+      toast(`Probe ${c.name}: ${errorMessage(e)}`, 'bad');
     }
   };
 
@@ -197,13 +200,13 @@ function CredentialRow({ c, now, onToggle, onProbe, onClearCooldown, onOpen }: R
 
   return (
     <tr data-testid="credential-row" data-credential-name={c.name} data-credential-id={c.id} class={c.enabled ? '' : 'dim'}>
-      <td>
+      <td class="name-cell">
         <div class="strong">{c.name}</div>
         <div class="muted small">
           priority {c.priority} · weight {c.weight} · {c.source}
         </div>
       </td>
-      <td>{c.kind === 'oauth' ? 'OAuth' : 'API key'}</td>
+      <td class="nowrap">{kindLabel(c.kind)}</td>
       <td>
         <code class="secret">{c.masked}</code>
       </td>
@@ -213,7 +216,9 @@ function CredentialRow({ c, now, onToggle, onProbe, onClearCooldown, onOpen }: R
         {c.reason && <div class="small">{c.reason}</div>}
         <StateTimer c={c} now={now} />
       </td>
-      <td class="num">{concurrencyText(c)}</td>
+      <td class="num" title={isRamping(c) ? 'ramping back up to its limit after a recovery' : undefined}>
+        {concurrencyText(c)}
+      </td>
       <td>
         {headroom === null ? (
           <span class="muted">—</span>
@@ -258,22 +263,17 @@ function CredentialRow({ c, now, onToggle, onProbe, onClearCooldown, onOpen }: R
             Clear cooldown
           </button>
         )}
-        <details class="menu">
-          <summary class="button small" data-testid="more-actions">
-            More
-          </summary>
-          <div class="menu-items" onClick={(e) => (e.currentTarget.parentElement as HTMLDetailsElement).removeAttribute('open')}>
-            <button type="button" onClick={() => onOpen('edit')} data-testid="edit">
-              Edit…
-            </button>
-            <button type="button" onClick={() => onOpen('history')} data-testid="history">
-              History…
-            </button>
-            <button type="button" class="danger-text" onClick={() => onOpen('remove')} data-testid="remove">
-              Remove…
-            </button>
-          </div>
-        </details>
+        <Menu label="More" testid="more-actions">
+          <button type="button" onClick={() => onOpen('edit')} data-testid="edit">
+            Edit…
+          </button>
+          <button type="button" onClick={() => onOpen('history')} data-testid="history">
+            History…
+          </button>
+          <button type="button" class="danger-text" onClick={() => onOpen('remove')} data-testid="remove">
+            Remove…
+          </button>
+        </Menu>
       </td>
     </tr>
   );

@@ -6,6 +6,7 @@ import { useState } from 'preact/hooks';
 import { type ImportReport, type ImportStatus, api } from '../api';
 import { Badge, type Tone } from '../components/Badge';
 import { Dialog } from '../components/Dialog';
+import { kindLabel } from '../credentials';
 import { ErrorNote } from '../components/ErrorNote';
 
 const STATUS_TONE: Record<ImportStatus, Tone> = { valid: 'good', duplicate: 'warn', malformed: 'bad' };
@@ -145,7 +146,7 @@ function ReportTable({ report }: { report: ImportReport }) {
                 <Badge tone={STATUS_TONE[row.status] ?? 'muted'} label={row.status} />
               </td>
               <td>{row.reason ?? <span class="muted">—</span>}</td>
-              <td>{row.kind === 'oauth' ? 'OAuth' : row.kind === 'api_key' ? 'API key' : <span class="muted">—</span>}</td>
+              <td>{kindLabel(row.kind) ?? <span class="muted">—</span>}</td>
               <td>{row.masked ? <code class="secret">{row.masked}</code> : <span class="muted">—</span>}</td>
             </tr>
           ))}

@@ -121,7 +121,10 @@ export function Requests({ params }: { params: URLSearchParams }) {
   };
 
   useLiveEvents((event) => {
-    if (live && event.kind === 'request') setLog((l) => acceptLive(l, event.request, query));
+    if (!live) return;
+    if (event.kind === 'request') setLog((l) => acceptLive(l, event.request, query));
+    // The feed skipped requests: reload the first page, unless older pages were loaded by hand.
+    if (event.kind === 'lagged' && log.rows.length - log.live <= PAGE_SIZE) load(filters);
   });
 
   const set = (patch: Partial<Filters>) => setFilters((f) => ({ ...f, ...patch }));
