@@ -14,7 +14,7 @@ import { OverviewPage } from './pages/Overview';
 import { Requests } from './pages/Requests';
 import { type Page, hrefFor, useRoute } from './router';
 import { type FeedStatus, LiveFeed } from './sse';
-import { type ThemeChoice, useTheme } from './theme';
+import { type Theme, type ThemeChoice, useTheme } from './theme';
 
 type Auth = { state: 'checking' } | { state: 'signed_out'; notice?: string } | { state: 'signed_in' };
 
@@ -46,6 +46,7 @@ export function App() {
     body = (
       <Shell
         themeChoice={themes.choice}
+        theme={themes.theme}
         cycleTheme={themes.cycle}
         onSignedOut={() => setAuth({ state: 'signed_out', notice: 'Signed out.' })}
       />
@@ -68,11 +69,12 @@ const NAV: [Page, string][] = [
 
 interface ShellProps {
   themeChoice: ThemeChoice;
+  theme: Theme;
   cycleTheme: () => void;
   onSignedOut: () => void;
 }
 
-function Shell({ themeChoice, cycleTheme, onSignedOut }: ShellProps) {
+function Shell({ themeChoice, theme, cycleTheme, onSignedOut }: ShellProps) {
   const route = useRoute();
   const [status, setStatus] = useState<FeedStatus>('connecting');
 
@@ -101,6 +103,11 @@ function Shell({ themeChoice, cycleTheme, onSignedOut }: ShellProps) {
       feed.stop();
     };
   }, [feed]);
+
+  useEffect(() => {
+    const label = NAV.find(([id]) => id === route.page)?.[1];
+    document.title = label ? `${label} · keyloop` : 'keyloop';
+  }, [route.page]);
 
   const signOut = async () => {
     try {
@@ -147,8 +154,16 @@ function Shell({ themeChoice, cycleTheme, onSignedOut }: ShellProps) {
         <span class={`feed-status feed-${status}`} data-testid="feed-status" data-status={status}>
           {status === 'open' ? 'live' : status === 'connecting' ? 'connecting…' : 'offline'}
         </span>
-        <button type="button" class="ghost" onClick={cycleTheme} title="Theme: system → light → dark" data-testid="theme-toggle">
-          Theme: {themeChoice}
+        <button
+          type="button"
+          class="ghost"
+          onClick={cycleTheme}
+          title={themeChoice === 'system' ? 'Following the system; click to switch' : 'Click to switch back'}
+          data-testid="theme-toggle"
+          data-theme-choice={themeChoice}
+        >
+          {theme === 'dark' ? 'Dark' : 'Light'}
+          {themeChoice === 'system' ? ' (auto)' : ''}
         </button>
         <button type="button" class="ghost" onClick={signOut} data-testid="sign-out">
           Sign out

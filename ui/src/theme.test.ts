@@ -10,9 +10,13 @@ describe('theme', () => {
     expect(resolveTheme('dark', false)).toBe('dark');
   });
 
-  it('cycles system → light → dark → system', () => {
-    expect(nextChoice('system')).toBe('light');
-    expect(nextChoice('light')).toBe('dark');
-    expect(nextChoice('dark')).toBe('system');
+  it('flips what is shown, back to following the system', () => {
+    expect(nextChoice('system', false)).toBe('dark');
+    expect(nextChoice('dark', false)).toBe('system');
+    expect(nextChoice('system', true)).toBe('light');
+    expect(nextChoice('light', true)).toBe('system');
+    // picked against the system's theme, then the system changed: still flips what is shown
+    expect(nextChoice('light', false)).toBe('dark');
+    expect(nextChoice('dark', true)).toBe('light');
   });
 });

@@ -7,10 +7,14 @@ export type ThemeChoice = 'system' | 'light' | 'dark';
 export type Theme = 'light' | 'dark';
 
 const KEY = 'keyloop.theme';
-const NEXT: Record<ThemeChoice, ThemeChoice> = { system: 'light', light: 'dark', dark: 'system' };
 
-export function nextChoice(choice: ThemeChoice): ThemeChoice {
-  return NEXT[choice];
+/**
+ * The toggle always flips what is on screen; landing on the system's own theme means
+ * following the system again.
+ */
+export function nextChoice(choice: ThemeChoice, prefersDark: boolean): ThemeChoice {
+  const target: Theme = resolveTheme(choice, prefersDark) === 'dark' ? 'light' : 'dark';
+  return target === resolveTheme('system', prefersDark) ? 'system' : target;
 }
 
 export function resolveTheme(choice: ThemeChoice, prefersDark: boolean): Theme {
@@ -51,7 +55,7 @@ export function useTheme(): { choice: ThemeChoice; theme: Theme; cycle: () => vo
   }, [theme]);
 
   const cycle = () => {
-    const next = nextChoice(choice);
+    const next = nextChoice(choice, prefersDark);
     try {
       if (next === 'system') localStorage.removeItem(KEY);
       else localStorage.setItem(KEY, next);

@@ -256,28 +256,30 @@ function EditClient({ client, onClose, onSaved }: { client: Client; onClose: () 
   );
 }
 
-/** A read-only field with a copy button; falls back to selecting the text where the clipboard API is absent. */
+/** The key as text, selected by one click, with a copy button (the clipboard API needs a secure context; elsewhere the text is selected for Ctrl+C). */
 function CopyField({ value }: { value: string }) {
   const [copied, setCopied] = useState(false);
-  const input = useRef<HTMLInputElement>(null);
+  const text = useRef<HTMLElement>(null);
+  const select = () => {
+    const el = text.current;
+    const selection = window.getSelection();
+    if (!el || !selection) return;
+    selection.selectAllChildren(el);
+  };
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(value);
       setCopied(true);
     } catch {
-      input.current?.select();
+      select();
       setCopied(document.execCommand('copy'));
     }
   };
   return (
     <div class="copy-field">
-      <input
-        readOnly
-        value={value}
-        ref={input}
-        onFocus={(e) => e.currentTarget.select()}
-        data-testid="new-key-value"
-      />
+      <code ref={text} class="key-value" onClick={select} data-testid="new-key-value">
+        {value}
+      </code>
       <button type="button" onClick={() => void copy()} data-testid="copy-key">
         {copied ? 'Copied' : 'Copy'}
       </button>

@@ -317,7 +317,7 @@ function ExportControls() {
   const [secrets, setSecrets] = useState(false);
   return (
     <span class="export">
-      <a class="button" href={api.exportUrl(secrets)} download="credentials.csv" data-testid="export-credentials">
+      <a class="button" href={api.exportUrl(secrets)} download data-testid="export-credentials">
         Export CSV
       </a>
       <label class="check">
