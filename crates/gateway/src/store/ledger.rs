@@ -32,7 +32,9 @@ pub const HOUR_MS: EpochMs = 3_600_000;
 
 /// Upper bounds (inclusive, ms) of the latency and TTFT histogram buckets; one more bucket holds
 /// everything above the last bound.
-pub const LATENCY_BOUNDS_MS: [i64; 10] = [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
+pub const LATENCY_BOUNDS_MS: [i64; 13] = [
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+];
 
 /// Number of histogram buckets: one per bound plus the overflow bucket.
 pub const HISTOGRAM_BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;

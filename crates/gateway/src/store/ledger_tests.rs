@@ -172,14 +172,16 @@ struct Expected {
     cache_write_1h: u64,
     cost: i64,
     unpriced: u64,
-    latency_counts: [u64; 11],
+    latency_counts: [u64; HISTOGRAM_BUCKETS],
     latency_sum: i64,
-    ttft_counts: [u64; 11],
+    ttft_counts: [u64; HISTOGRAM_BUCKETS],
     ttft_sum: i64,
 }
 
 fn slot(ms: i64) -> usize {
-    let bounds = [50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
+    let bounds = [
+        5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+    ];
     let mut i = 0;
     while i < bounds.len() && ms > bounds[i] {
         i += 1;
@@ -437,7 +439,7 @@ async fn rollup_sums_equal_the_records() {
             sum.cache_write_1h += o.cache_write_1h;
             sum.cost += o.cost;
             sum.unpriced += o.unpriced;
-            for i in 0..11 {
+            for i in 0..HISTOGRAM_BUCKETS {
                 sum.latency_counts[i] += o.latency_counts[i];
                 sum.ttft_counts[i] += o.ttft_counts[i];
             }
@@ -739,12 +741,14 @@ async fn percentiles_from_known_latencies() {
 fn histogram_edges() {
     assert_eq!(Histogram::default().quantile_ms(0.5), None);
     assert_eq!(Histogram::bucket_of(-5), 0);
-    assert_eq!(Histogram::bucket_of(50), 0);
-    assert_eq!(Histogram::bucket_of(51), 1);
-    assert_eq!(Histogram::bucket_of(60_000), 9);
-    assert_eq!(Histogram::bucket_of(60_001), 10);
+    assert_eq!(Histogram::bucket_of(5), 0);
+    assert_eq!(Histogram::bucket_of(6), 1);
+    assert_eq!(Histogram::bucket_of(50), 3);
+    assert_eq!(Histogram::bucket_of(51), 4);
+    assert_eq!(Histogram::bucket_of(60_000), 12);
+    assert_eq!(Histogram::bucket_of(60_001), 13);
     let mut h = Histogram::default();
-    h.counts[10] = 3;
+    h.counts[13] = 3;
     assert_eq!(
         h.quantile_ms(0.99),
         Some(60_000.0),
@@ -752,7 +756,7 @@ fn histogram_edges() {
     );
     h.counts[0] = 1;
     assert_eq!(h.quantile_ms(0.0), Some(0.0));
-    assert_eq!(h.quantile_ms(0.25), Some(50.0));
+    assert_eq!(h.quantile_ms(0.25), Some(5.0));
 }
 
 #[test]
