@@ -166,16 +166,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     tracker.spawn(prober.clone().run(tracker.clone(), shutdown.clone()));
     let vault = Arc::new(vault);
-    tracker.spawn(refresh(
-        pool.clone(),
-        clients.clone(),
-        store.clone(),
-        vault.clone(),
-        shutdown.clone(),
-    ));
     let live = admin::LiveWindow::default();
     tracker.spawn(live.clone().run(accountant.clone(), shutdown.clone()));
     let admin_token = admin::auth::load_token(store.as_ref(), config.admin_token.as_ref()).await?;
+    let gate = admin::Gate::new(admin_token);
+    tracker.spawn(refresh(
+        Refreshed {
+            pool: pool.clone(),
+            clients: clients.clone(),
+            store: store.clone(),
+            vault: vault.clone(),
+            gate: config.admin_token.is_none().then(|| gate.clone()),
+        },
+        shutdown.clone(),
+    ));
     let admin = admin::Admin {
         pool: pool.clone(),
         store: store.clone(),
@@ -186,7 +190,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         live,
         prober,
         audit: admin::Audit::new(store.clone()),
-        gate: admin::Gate::new(admin_token),
+        gate,
         shutdown: shutdown.clone(),
     };
 
@@ -354,13 +358,24 @@ async fn persist_transitions(
 }
 
 /// Picks up clients and credentials changed by the CLI while the server runs.
-async fn refresh(
+/// What the server re-reads from the store: changes made by the CLI while it runs.
+struct Refreshed {
     pool: KeyPool,
     clients: ClientDirectory,
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
-    shutdown: CancellationToken,
-) {
+    /// Set when the admin token is the stored one (not the config's): a reset takes over.
+    gate: Option<admin::Gate>,
+}
+
+async fn refresh(refreshed: Refreshed, shutdown: CancellationToken) {
+    let Refreshed {
+        pool,
+        clients,
+        store,
+        vault,
+        gate,
+    } = refreshed;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -371,6 +386,13 @@ async fn refresh(
         }
         if let Err(e) = keyring::sync_pool(&pool, store.as_ref(), &vault).await {
             tracing::warn!(error = %e, "could not refresh credentials");
+        }
+        if let Some(gate) = &gate {
+            match admin::auth::stored_token(store.as_ref()).await {
+                Ok(Some(digest)) => gate.set_token(digest),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not re-read the admin token"),
+            }
         }
     }
 }

@@ -58,7 +58,7 @@ enum Command {
 #[derive(Subcommand)]
 enum AdminCommand {
     /// Make a new admin token, print it once and keep only its digest. A running server
-    /// accepts it after a restart; a token set in the config (admin.token) wins over it.
+    /// switches to it within five seconds; a token set in the config (admin.token) wins.
     ResetToken,
 }
 

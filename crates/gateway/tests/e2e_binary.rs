@@ -45,8 +45,17 @@ fn run(command: &mut Command, stdin: Option<&str>) -> (bool, String, String) {
     )
 }
 
+/// A `keyloop serve` that has said where it listens.
+struct Served {
+    child: Child,
+    addr: String,
+    admin_addr: String,
+    /// What it wrote on stderr that is not a log line (the admin token banner).
+    banner: String,
+}
+
 /// Starts `keyloop serve` and reads its log until it says where it listens.
-fn serve(mut command: Command) -> (Child, String) {
+fn serve(mut command: Command) -> Served {
     let mut child = command
         .arg("serve")
         .stdout(Stdio::null())
@@ -54,21 +63,32 @@ fn serve(mut command: Command) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
+    let mut banner = String::new();
+    let (addr, admin_addr) = loop {
         let line = lines
             .next()
             .expect("the server logs before exiting")
             .unwrap();
         let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            banner.push_str(&line);
+            banner.push('\n');
             continue;
         };
         if entry["message"] == "keyloop is listening" {
-            break entry["addr"].as_str().unwrap().to_owned();
+            break (
+                entry["addr"].as_str().unwrap().to_owned(),
+                entry["admin_addr"].as_str().unwrap().to_owned(),
+            );
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    Served {
+        child,
+        addr,
+        admin_addr,
+        banner,
+    }
 }
 
 #[tokio::test]
@@ -111,7 +131,9 @@ async fn configure_serve_and_stop_the_binary() {
 
     let mut command = keyloop(dir.path(), &master);
     command.env("KEYLOOP_UPSTREAM__BASE_URL", mock.url());
-    let (mut child, addr) = serve(command);
+    let Served {
+        mut child, addr, ..
+    } = serve(command);
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/v1/messages"))
         .header("x-api-key", &client_key)
@@ -167,4 +189,69 @@ fn check_config_names_the_bad_field() {
     );
     assert!(ok, "{stderr}");
     assert!(stdout.contains("ok"), "{stdout}");
+}
+
+/// Answers `GET /admin/api/session` with this bearer token: the status code.
+async fn admin_status(admin_addr: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{admin_addr}/admin/api/session"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_generated_admin_token_is_shown_once_stored_hashed_and_a_reset_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = hex::encode([9u8; 32]);
+    let served = serve(keyloop(dir.path(), &master));
+    let token = served
+        .banner
+        .split_whitespace()
+        .find(|w| w.starts_with("kla_"))
+        .unwrap_or_else(|| panic!("no admin token in {:?}", served.banner))
+        .to_owned();
+    assert_eq!(admin_status(&served.admin_addr, &token).await, 200);
+    assert_eq!(admin_status(&served.admin_addr, "kla_guess").await, 401);
+    let db = std::fs::read(dir.path().join("keyloop.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("keyloop.db-wal")).unwrap_or_default();
+    let plain = token.as_bytes();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(plain.len()).any(|w| w == plain),
+            "the admin token is stored in clear"
+        );
+    }
+
+    let (ok, new_token, stderr) = run(
+        keyloop(dir.path(), &master).args(["admin", "reset-token"]),
+        None,
+    );
+    assert!(ok, "{stderr}");
+    let new_token = new_token.trim().to_owned();
+    assert!(new_token.starts_with("kla_") && new_token != token);
+    // The running server re-reads the digest on its refresh tick (every 5 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while admin_status(&served.admin_addr, &new_token).await != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset never took over"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(admin_status(&served.admin_addr, &token).await, 401);
+    let mut child = served.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A restart neither prints a token again nor makes a new one.
+    let again = serve(keyloop(dir.path(), &master));
+    assert!(!again.banner.contains("kla_"), "{}", again.banner);
+    assert_eq!(admin_status(&again.admin_addr, &new_token).await, 200);
+    let mut child = again.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -49,9 +49,7 @@ pub async fn load_token(
     if let Some(token) = configured {
         return Ok(digest(token.expose()));
     }
-    if let Some(stored) = store.meta(TOKEN_DIGEST_META).await?
-        && let Ok(stored) = Digest32::try_from(stored.as_slice())
-    {
+    if let Some(stored) = stored_token(store).await? {
         return Ok(stored);
     }
     let token = reset_token(store).await?;
@@ -64,8 +62,16 @@ pub async fn load_token(
     Ok(digest(token.expose()))
 }
 
-/// Makes a new admin token and stores its digest; the old one stops working (after a restart
-/// of a running server).
+/// The stored token's digest, if one was generated.
+pub async fn stored_token(store: &dyn Store) -> store::Result<Option<Digest32>> {
+    Ok(store
+        .meta(TOKEN_DIGEST_META)
+        .await?
+        .and_then(|stored| Digest32::try_from(stored.as_slice()).ok()))
+}
+
+/// Makes a new admin token and stores its digest; the old one stops working (a running server
+/// notices within seconds, see `Gate::set_token`).
 pub async fn reset_token(store: &dyn Store) -> store::Result<Secret<String>> {
     let token = Secret::new(format!("kla_{}", random_hex::<24>()));
     store
@@ -116,7 +122,7 @@ pub struct Gate {
 }
 
 struct GateInner {
-    token: Digest32,
+    token: Mutex<Digest32>,
     sessions: Mutex<HashMap<Digest32, Session>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
 }
@@ -125,7 +131,7 @@ impl Gate {
     pub fn new(token_digest: Digest32) -> Self {
         Self {
             inner: Arc::new(GateInner {
-                token: token_digest,
+                token: Mutex::new(token_digest),
                 sessions: Mutex::new(HashMap::new()),
                 failures: Mutex::new(HashMap::new()),
             }),
@@ -168,7 +174,17 @@ impl Gate {
     }
 
     fn token_matches(&self, presented: &str) -> bool {
-        digest(presented).ct_eq(&self.inner.token).into()
+        let expected = *self.inner.token.lock();
+        digest(presented).ct_eq(&expected).into()
+    }
+
+    /// Takes a token reset from the CLI. Open panel sessions stay open.
+    pub fn set_token(&self, token_digest: Digest32) {
+        let mut token = self.inner.token.lock();
+        if *token != token_digest {
+            *token = token_digest;
+            tracing::info!("the admin token was reset; the new one is in force");
+        }
     }
 
     /// Checks a token offered at sign-in; on success opens a session and returns its id and
