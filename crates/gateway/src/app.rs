@@ -242,7 +242,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
         servers_done.cancel();
     });
-    tracing::info!(%addr, %admin_addr, credentials = pool.len(), "keyloop is listening");
+    tracing::info!(
+        %addr,
+        %admin_addr,
+        panel = %format_args!("http://{admin_addr}/admin/"),
+        credentials = pool.len(),
+        "keyloop is listening"
+    );
     Ok(Running {
         addr,
         admin_addr,
