@@ -166,10 +166,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     tracker.spawn(prober.clone().run(tracker.clone(), shutdown.clone()));
     let vault = Arc::new(vault);
-    let live = admin::LiveWindow::default();
-    tracker.spawn(live.clone().run(accountant.clone(), shutdown.clone()));
     let admin_token = admin::auth::load_token(store.as_ref(), config.admin_token.as_ref()).await?;
     let gate = admin::Gate::new(admin_token);
+    let changes = Arc::new(tokio::sync::Mutex::new(()));
     tracker.spawn(refresh(
         Refreshed {
             pool: pool.clone(),
@@ -177,6 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             store: store.clone(),
             vault: vault.clone(),
             gate: config.admin_token.is_none().then(|| gate.clone()),
+            changes: changes.clone(),
         },
         shutdown.clone(),
     ));
@@ -187,10 +187,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         vault,
         clients: clients.clone(),
         accountant: accountant.clone(),
-        live,
         prober,
         audit: admin::Audit::new(store.clone()),
         gate,
+        changes,
         shutdown: shutdown.clone(),
     };
 
@@ -363,7 +363,6 @@ async fn persist_transitions(
     }
 }
 
-/// Picks up clients and credentials changed by the CLI while the server runs.
 /// What the server re-reads from the store: changes made by the CLI while it runs.
 struct Refreshed {
     pool: KeyPool,
@@ -372,8 +371,11 @@ struct Refreshed {
     vault: Arc<Vault>,
     /// Set when the admin token is the stored one (not the config's): a reset takes over.
     gate: Option<admin::Gate>,
+    /// Shared with the admin API's credential changes (see `admin::Admin::changes`).
+    changes: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// Picks up clients, credentials and an admin token changed by the CLI while the server runs.
 async fn refresh(refreshed: Refreshed, shutdown: CancellationToken) {
     let Refreshed {
         pool,
@@ -381,6 +383,7 @@ async fn refresh(refreshed: Refreshed, shutdown: CancellationToken) {
         store,
         vault,
         gate,
+        changes,
     } = refreshed;
     loop {
         tokio::select! {
@@ -390,7 +393,11 @@ async fn refresh(refreshed: Refreshed, shutdown: CancellationToken) {
         if let Err(e) = clients.refresh().await {
             tracing::warn!(error = %e, "could not refresh clients");
         }
-        if let Err(e) = keyring::sync_pool(&pool, store.as_ref(), &vault).await {
+        let synced = {
+            let _changing = changes.lock().await;
+            keyring::sync_pool(&pool, store.as_ref(), &vault).await
+        };
+        if let Err(e) = synced {
             tracing::warn!(error = %e, "could not refresh credentials");
         }
         if let Some(gate) = &gate {

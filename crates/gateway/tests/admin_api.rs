@@ -139,6 +139,28 @@ async fn a_panel_session_is_a_cookie_that_sign_out_ends() {
     );
     assert!(me["expires_at"].as_i64().unwrap() > keyloop::types::now_ms());
 
+    // A change with the cookie must come from the panel's own origin: any other local page
+    // is the same "site" to the browser, so SameSite alone would let it through.
+    let gamma = credential_id(&h, "gamma").await;
+    let path = admin_url(&h, &format!("/credentials/{gamma}/disable"));
+    let foreign = http
+        .post(&path)
+        .header("cookie", &pair)
+        .header("origin", "http://127.0.0.1:3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert_eq!(h.state_of("gamma").await, "active");
+    let own = http
+        .post(&path)
+        .header("cookie", &pair)
+        .header("origin", format!("http://{}", h.gateway.admin_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+
     let out = http
         .delete(admin_url(&h, "/session"))
         .header("cookie", &pair)
@@ -316,6 +338,15 @@ async fn credentials_are_added_edited_and_removed_but_config_ones_stay_in_the_fi
     assert_eq!(status, 409, "{dup}");
     let (status, bad) = post_json(&h, "/credentials", json!({"name": "", "secret": "x"})).await;
     assert_eq!(status, 400, "{bad}");
+    // Columns swapped: a name that looks like a secret is refused, not published.
+    let (status, bad) = post_json(
+        &h,
+        "/credentials",
+        json!({"name": "sk-ant-api03-swapped-000000000000", "secret": "extra-two"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(!bad.to_string().contains("swapped"), "{bad}");
 
     let edited: Value = h
         .admin(Method::PATCH, &format!("/credentials/{id}"))
@@ -562,6 +593,13 @@ async fn usage_series_summary_and_the_request_log_agree_with_the_traffic() {
         }
     }
     assert_eq!(seen.len(), n as usize);
+    let exact = h.admin_get(&format!("/requests?limit={n}")).await;
+    assert_eq!(exact["requests"].as_array().unwrap().len(), n as usize);
+    assert_eq!(
+        exact["next"],
+        Value::Null,
+        "a full last page has no next page"
+    );
     let ats: Vec<i64> = seen.iter().map(|r| r["at"].as_i64().unwrap()).collect();
     assert!(
         ats.windows(2).all(|w| w[0] >= w[1]),

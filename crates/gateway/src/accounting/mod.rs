@@ -14,7 +14,9 @@ pub use pricing::{CostContext, PriceTable};
 pub use record::{FailedAttempt, Provider, RequestOutcome, Route, UsageRecord};
 pub use recorder::{LedgerStats, Recorder};
 
+use crate::telemetry::live::LiveWindow;
 use crate::telemetry::metrics::Metrics;
+use crate::types::now_ms;
 
 /// Records buffered for a slow live watcher (the panel's event stream); one that lags skips.
 const LIVE_BUFFER: usize = 4096;
@@ -25,7 +27,10 @@ pub struct Accountant {
     prices: Arc<PriceTable>,
     recorder: Recorder,
     metrics: Metrics,
-    live: broadcast::Sender<Arc<UsageRecord>>,
+    /// The last minute's numbers for the panel.
+    live: LiveWindow,
+    /// Settled records for watchers (the panel's event stream); copied only while one watches.
+    watchers: broadcast::Sender<Arc<UsageRecord>>,
 }
 
 impl Accountant {
@@ -34,7 +39,8 @@ impl Accountant {
             prices: Arc::new(prices),
             recorder,
             metrics,
-            live: broadcast::channel(LIVE_BUFFER).0,
+            live: LiveWindow::default(),
+            watchers: broadcast::channel(LIVE_BUFFER).0,
         }
     }
 
@@ -43,16 +49,21 @@ impl Accountant {
     pub fn settle(&self, mut record: UsageRecord) {
         record.cost_nanos = self.price(&record);
         self.metrics.request_finished(&record);
-        if self.live.receiver_count() > 0 {
+        self.live.add(&record, now_ms());
+        if self.watchers.receiver_count() > 0 {
             // No watcher left since the check is not an error.
-            let _ = self.live.send(Arc::new(record.clone()));
+            let _ = self.watchers.send(Arc::new(record.clone()));
         }
         self.recorder.record(record);
     }
 
     /// Every record settled from now on, as it is settled (before it reaches the ledger).
     pub fn watch(&self) -> broadcast::Receiver<Arc<UsageRecord>> {
-        self.live.subscribe()
+        self.watchers.subscribe()
+    }
+
+    pub fn live(&self) -> &LiveWindow {
+        &self.live
     }
 
     /// The record's cost, by the model the upstream says served it (that is what it billed).

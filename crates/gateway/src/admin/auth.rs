@@ -30,6 +30,8 @@ const SESSION_MS: EpochMs = 12 * 3_600_000;
 const MAX_SESSIONS: usize = 10_000;
 const FREE_FAILURES: u32 = 5;
 const MAX_LOCKOUT_S: u64 = 300;
+/// Failures this far apart are not "repeated": the count starts over.
+const FORGET_AFTER_MS: EpochMs = 15 * 60_000;
 /// Failure records kept before the stale ones are swept.
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 const TOKEN_DIGEST_META: &str = "admin_token_digest";
@@ -154,9 +156,17 @@ impl Gate {
         let Some(ip) = remote else { return };
         let mut failures = self.inner.failures.lock();
         if failures.len() >= MAX_TRACKED_ADDRESSES {
-            failures.retain(|_, f| now - f.last < 3_600_000 || f.locked_until > now);
+            failures.retain(|_, f| now - f.last < FORGET_AFTER_MS || f.locked_until > now);
+            if failures.len() >= MAX_TRACKED_ADDRESSES {
+                // A flood of addresses: keep only those locked out now.
+                failures.retain(|_, f| f.locked_until > now);
+            }
         }
         let f = failures.entry(ip).or_default();
+        if now - f.last >= FORGET_AFTER_MS {
+            // An old typo does not count against today's attempt.
+            f.count = 0;
+        }
         f.count = f.count.saturating_add(1);
         f.last = now;
         if f.count >= FREE_FAILURES {
@@ -178,12 +188,15 @@ impl Gate {
         digest(presented).ct_eq(&expected).into()
     }
 
-    /// Takes a token reset from the CLI. Open panel sessions stay open.
+    /// Takes a token reset from the CLI. Panel sessions opened with the old token end too: a
+    /// reset is how a leaked token is revoked.
     pub fn set_token(&self, token_digest: Digest32) {
         let mut token = self.inner.token.lock();
         if *token != token_digest {
             *token = token_digest;
-            tracing::info!("the admin token was reset; the new one is in force");
+            drop(token);
+            self.inner.sessions.lock().clear();
+            tracing::info!("the admin token was reset; the new one is in force, sessions ended");
         }
     }
 
@@ -301,10 +314,38 @@ pub fn remote_of(request: &Request) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
+/// A change made with the session cookie must come from the panel's own page. The cookie is
+/// SameSite=Strict, but every port of 127.0.0.1 is the same "site", so a page served by any
+/// other local program could otherwise post forms with it. Browsers send `Origin` (and
+/// `Sec-Fetch-Site`) on every such request; scripts using the token are not affected.
+fn same_origin(request: &Request) -> bool {
+    let headers = request.headers();
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == host),
+        // No Origin at all: not a browser's cross-site request.
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
+}
+
 /// Middleware: lets an authenticated call through with its [`Actor`] attached.
 pub async fn require(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let remote = remote_of(&request);
     match gate.authenticate(request.headers(), remote) {
+        Ok((actor, expires_at))
+            if expires_at.is_some() && !request.method().is_safe() && !same_origin(&request) =>
+        {
+            tracing::warn!(actor = %actor.name, method = %request.method(), "admin: cross-origin change refused");
+            ApiError::forbidden("a change with the panel's cookie must come from the panel itself")
+                .into_response()
+        }
         Ok((actor, expires_at)) => {
             request.extensions_mut().insert(actor);
             request.extensions_mut().insert(SessionExpiry(expires_at));
@@ -392,6 +433,39 @@ mod tests {
         assert!(expiry.is_some());
         gate.sign_out(&id);
         assert!(gate.authenticate(&headers, ip()).is_err());
+    }
+
+    #[test]
+    fn a_reset_token_ends_open_sessions_and_old_failures_are_forgotten() {
+        let gate = gate();
+        let (id, _) = gate.sign_in("the-right-token-123", ip()).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{COOKIE}={id}")).unwrap(),
+        );
+        gate.set_token(digest("another-token-4567"));
+        assert!(gate.authenticate(&headers, ip()).is_err());
+        assert!(
+            gate.sign_in("the-right-token-123", Some("10.9.9.9".parse().unwrap()))
+                .is_err()
+        );
+
+        for _ in 0..4 {
+            gate.sign_in("wrong", ip()).unwrap_err();
+        }
+        // Twenty minutes later the earlier typos no longer count towards a lock-out.
+        gate.inner
+            .failures
+            .lock()
+            .get_mut(&ip().unwrap())
+            .unwrap()
+            .last -= 20 * 60_000;
+        assert_eq!(
+            gate.sign_in("wrong", ip()).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert!(gate.sign_in("another-token-4567", ip()).is_ok());
     }
 
     #[test]

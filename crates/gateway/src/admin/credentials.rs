@@ -3,7 +3,6 @@
 //! operations (`upsert_key`, `set_enabled`, `clear_cooldown`, `probe_now`), never around them.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -13,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Admin;
 use super::auth::Actor;
-use super::error::{ApiError, ApiResult, ErrorBody, JsonBody, QueryParams};
+use super::error::{ApiError, ApiResult, BytesBody, ErrorBody, JsonBody, QueryParams};
 use crate::keyring::{self, NewKey};
 use crate::pool::{KeyView, ProbeRefused};
 use crate::store::KeyRow;
@@ -200,27 +199,23 @@ pub struct NewCredential {
 
 pub fn check_name(name: &str) -> ApiResult<String> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "name must be 1 to 128 characters, without control characters",
-        ));
+    match keyring::label_problem("name", name, true) {
+        Some(problem) => Err(ApiError::invalid(problem)),
+        None => Ok(name.to_owned()),
     }
-    Ok(name.to_owned())
 }
 
 fn check_secret(secret: &str) -> ApiResult<Secret<String>> {
-    if secret.is_empty() || secret.len() > 4096 || secret.chars().any(char::is_whitespace) {
-        return Err(ApiError::invalid(
-            "secret must be 1 to 4096 characters without whitespace",
-        ));
+    match keyring::secret_problem(secret) {
+        Some(problem) => Err(ApiError::invalid(problem)),
+        None => Ok(Secret::new(secret.to_owned())),
     }
-    Ok(Secret::new(secret.to_owned()))
 }
 
 fn check_kind(kind: Option<&str>) -> ApiResult<Option<KeyKind>> {
     kind.map(|k| {
         KeyKind::parse(k)
-            .ok_or_else(|| ApiError::invalid(format!("kind must be api_key or oauth, got {k:?}")))
+            .ok_or_else(|| ApiError::invalid(format!("kind must be api-key or oauth, got {k:?}")))
     })
     .transpose()
 }
@@ -232,8 +227,15 @@ fn check_weight(weight: Option<u32>) -> ApiResult<Option<u32>> {
     }
 }
 
-fn check_group(group: Option<String>) -> Option<String> {
-    group.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty())
+fn check_group(group: Option<String>) -> ApiResult<Option<String>> {
+    let group = group.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty());
+    match group
+        .as_deref()
+        .and_then(|g| keyring::label_problem("group", g, false))
+    {
+        Some(problem) => Err(ApiError::invalid(problem)),
+        None => Ok(group),
+    }
 }
 
 /// Adds a credential; it takes traffic at once (unless added disabled).
@@ -252,9 +254,10 @@ pub async fn add(
         priority: body.priority.unwrap_or(0),
         weight: check_weight(body.weight)?.unwrap_or(1),
         max_concurrent: body.max_concurrent,
-        group: check_group(body.group),
+        group: check_group(body.group)?,
         enabled: body.enabled.unwrap_or(true),
     };
+    let _changing = admin.changes.lock().await;
     let row = keyring::add(admin.store.as_ref(), &admin.vault, &key, "admin").await?;
     admin.apply(&row)?;
     admin
@@ -301,13 +304,20 @@ pub async fn edit(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<CredentialEdit>,
 ) -> ApiResult<Json<CredentialView>> {
+    let _changing = admin.changes.lock().await;
     let mut row = admin.row(&id).await?;
     let mut changed = Vec::new();
-    if row.source == "config"
-        && (body.name.is_some() || body.secret.is_some() || body.kind.is_some())
-    {
+    let tuning = body.name.is_some()
+        || body.secret.is_some()
+        || body.kind.is_some()
+        || body.priority.is_some()
+        || body.weight.is_some()
+        || body.max_concurrent.is_some()
+        || body.group.is_some();
+    if row.source == "config" && tuning {
         return Err(ApiError::conflict(format!(
-            "credential {:?} is declared in the config file: change its name and secret there",
+            "credential {:?} is declared in the config file: change it there (only enabling \
+             and disabling work here, until the next restart)",
             row.name
         )));
     }
@@ -336,11 +346,16 @@ pub async fn edit(
         changed.push("max_concurrent");
     }
     if let Some(group) = body.group {
-        row.group_label = check_group(group);
+        row.group_label = check_group(group)?;
         changed.push("group");
     }
     if let Some(enabled) = body.enabled {
-        row.enabled = enabled;
+        // The switch has its own statement: a tuning edit never writes `enabled` back.
+        row.enabled = admin
+            .store
+            .set_key_enabled(&row.name, enabled)
+            .await?
+            .enabled;
         changed.push("enabled");
     }
     let row = admin.store.update_key(&row).await?;
@@ -366,6 +381,7 @@ pub async fn remove(
     Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    let _changing = admin.changes.lock().await;
     let row = admin.row(&id).await?;
     if row.source == "config" {
         return Err(ApiError::conflict(format!(
@@ -393,11 +409,13 @@ async fn switch(
     id: &str,
     enabled: bool,
 ) -> ApiResult<CredentialView> {
+    let changing = admin.changes.lock().await;
     let row = admin.row(id).await?;
     admin.store.set_key_enabled(&row.name, enabled).await?;
     admin
         .pool
         .set_enabled(&KeyId::new(row.id.as_str()), enabled, now_ms());
+    drop(changing);
     let action = if enabled {
         "credential.enable"
     } else {
@@ -597,14 +615,14 @@ pub async fn import(
     State(admin): State<Admin>,
     Extension(actor): Extension<Actor>,
     QueryParams(query): QueryParams<ImportQuery>,
-    body: Bytes,
+    BytesBody(body): BytesBody,
 ) -> ApiResult<Json<ImportReportView>> {
     let dry_run = query.dry_run.unwrap_or(true);
+    let _changing = admin.changes.lock().await;
     let report =
         keyring::csv::import(admin.store.as_ref(), &admin.vault, &body, dry_run, "import").await?;
     let counts = report.counts();
     if report.applied {
-        admin.resync().await?;
         admin
             .audit
             .record(
@@ -615,6 +633,10 @@ pub async fn import(
                        "malformed": counts.malformed}),
             )
             .await;
+        // The rows are committed; if the pool cannot take them now, the refresh will.
+        if let Err(e) = admin.resync().await {
+            tracing::warn!(error = ?e, "imported credentials wait for the next refresh");
+        }
     }
     Ok(Json(ImportReportView {
         applied: report.applied,

@@ -2,6 +2,7 @@
 //! Store failures are logged in full and answered without their details.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -28,7 +29,8 @@ pub struct ErrorBody {
 
 #[derive(Serialize, ToSchema)]
 struct ErrorDetail {
-    /// `unauthorized`, `rate_limited`, `invalid_request`, `not_found`, `conflict` or `internal`.
+    /// `unauthorized`, `forbidden`, `rate_limited`, `invalid_request`, `not_found`, `conflict`
+    /// or `internal`.
     #[serde(rename = "type")]
     kind: &'static str,
     message: String,
@@ -58,6 +60,10 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn locked_out(retry_after_s: u64) -> Self {
@@ -139,6 +145,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 rejection.body_text(),
             )),
         }
+    }
+}
+
+/// The raw body (a CSV file), with a too-large body answered in the API's error shape.
+pub struct BytesBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for BytesBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
+            })
     }
 }
 

@@ -9,7 +9,8 @@
 //! - `auth.rs` — the admin token, panel sessions and the lock-out of repeated failures.
 //! - `audit.rs` — the audit trail of every change.
 //! - `credentials.rs`, `clients.rs` — management; `usage.rs` — charts, totals, the request log.
-//! - `live.rs` — the last minute's numbers; `events.rs` — the panel's live feed (SSE).
+//! - `events.rs` — the panel's live feed (SSE); the last minute's numbers come from
+//!   `telemetry::live`.
 
 pub mod audit;
 pub mod auth;
@@ -17,12 +18,11 @@ mod clients;
 mod credentials;
 mod error;
 mod events;
-pub mod live;
 mod usage;
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -38,7 +38,6 @@ pub use self::audit::Audit;
 pub use self::auth::Gate;
 use self::auth::{Actor, SessionExpiry};
 use self::error::{ApiError, ApiResult, ErrorBody, QueryParams};
-pub use self::live::LiveWindow;
 use crate::accounting::Accountant;
 use crate::clients::ClientDirectory;
 use crate::pool::KeyPool;
@@ -64,10 +63,12 @@ pub struct Admin {
     pub vault: Arc<Vault>,
     pub clients: ClientDirectory,
     pub accountant: Accountant,
-    pub live: LiveWindow,
     pub prober: Prober,
     pub audit: Audit,
     pub gate: Gate,
+    /// Held while a change to credentials goes to the store and then the pool, and while the
+    /// refresh re-syncs the pool from the store, so neither sees the other half done.
+    pub changes: Arc<tokio::sync::Mutex<()>>,
     /// Ends the live event streams, so a graceful shutdown does not wait on open panels.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -139,7 +140,11 @@ fn api_router(admin: Admin) -> OpenApiRouter {
         .routes(routes!(usage::requests))
         .routes(routes!(events::stream))
         .routes(routes!(audit_log))
-        .route_layer(middleware::from_fn_with_state(gate, auth::require));
+        .route_layer(middleware::from_fn_with_state(gate, auth::require))
+        // Room for the largest CSV import (and its multibyte rows); JSON bodies are far smaller.
+        .layer(DefaultBodyLimit::max(
+            crate::keyring::csv::MAX_FILE_BYTES + 64 * 1024,
+        ));
     let mut doc = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sign_in))
         .merge(guarded);
@@ -309,14 +314,14 @@ async fn audit_log(
     State(admin): State<Admin>,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 500);
-    let entries = admin
+    let limit = query.limit.unwrap_or(100).clamp(1, 500) as usize;
+    // One more than asked says whether there is a next page.
+    let mut entries = admin
         .store
-        .audit_page(i64::from(limit), query.before)
+        .audit_page(limit as i64 + 1, query.before)
         .await?;
-    let next = (entries.len() == limit as usize)
-        .then(|| entries.last().map(|e| e.id))
-        .flatten();
+    let next = (entries.len() > limit).then(|| entries[limit - 1].id);
+    entries.truncate(limit);
     Ok(Json(AuditPage {
         entries: entries
             .into_iter()

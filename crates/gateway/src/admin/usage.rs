@@ -14,14 +14,18 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Admin;
 use super::error::{ApiError, ApiResult, ErrorBody, QueryParams};
-use super::live::LiveStats;
 use crate::accounting::{RequestOutcome, UsageRecord};
 use crate::store::{
     Bucket, FAILURE_CLASSES, GroupBy, HOUR_MS, LogFilter, MINUTE_MS, RollupQuery, RollupRow,
 };
+use crate::telemetry::live::LiveStats;
 use crate::types::{EpochMs, now_ms};
 
 const DAY_MS: EpochMs = 24 * HOUR_MS;
+/// The largest request-log page.
+const MAX_PAGE: u32 = 500;
+/// Times outside 1970..2100 are not times this API has data for (and keep arithmetic safe).
+const LATEST_MS: EpochMs = 4_102_444_800_000;
 /// More points than any chart can show; ask for hour buckets instead.
 const MAX_POINTS: i64 = 2_000;
 
@@ -47,8 +51,8 @@ pub struct RangeQuery {
 
 impl RangeQuery {
     fn range(&self) -> ApiResult<(EpochMs, EpochMs)> {
-        let until = self.until.unwrap_or_else(now_ms);
-        let since = self.since.unwrap_or(until - HOUR_MS);
+        let until = self.until.unwrap_or_else(now_ms).clamp(0, LATEST_MS);
+        let since = self.since.unwrap_or(until - HOUR_MS).clamp(0, LATEST_MS);
         if since >= until {
             return Err(ApiError::invalid("since must be before until"));
         }
@@ -341,7 +345,7 @@ impl Admin {
             }
         }
         Ok(Overview {
-            live: self.live.stats(now),
+            live: self.accountant.live().stats(now),
             today: Today {
                 since,
                 requests: today.requests,
@@ -374,7 +378,7 @@ pub struct LogQuery {
     /// `success`, `client_error`, `upstream_error`, `no_credential`, `client_cancelled`,
     /// `stream_cut`.
     pub outcome: Option<String>,
-    /// Page size, default 100, at most 1000.
+    /// Page size, default 100, at most 500.
     pub limit: Option<u32>,
     /// The `next` of the previous page.
     pub before: Option<String>,
@@ -494,7 +498,7 @@ pub async fn requests(
     let limit = query
         .limit
         .unwrap_or(LogFilter::DEFAULT_LIMIT)
-        .clamp(1, LogFilter::MAX_LIMIT);
+        .clamp(1, MAX_PAGE);
     let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
     let filter = LogFilter {
         since: query.since,
@@ -503,13 +507,15 @@ pub async fn requests(
         key_id: nonempty(&query.credential),
         model: nonempty(&query.model),
         outcome,
-        limit,
+        // One more than asked says whether there is a next page.
+        limit: limit + 1,
         before: query.before.as_deref().map(parse_cursor).transpose()?,
     };
-    let rows = admin.ledger.usage_log(&filter).await?;
-    let next = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|r| format!("{}_{}", r.at, r.request_id)))
-        .flatten();
+    let mut rows = admin.ledger.usage_log(&filter).await?;
+    let next = (rows.len() > limit as usize)
+        .then(|| &rows[limit as usize - 1])
+        .map(|r| format!("{}_{}", r.at, r.request_id));
+    rows.truncate(limit as usize);
     Ok(Json(RequestPage {
         requests: rows.iter().map(RequestView::from).collect(),
         next,

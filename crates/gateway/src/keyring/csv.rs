@@ -641,9 +641,9 @@ fn new_key(
         ));
     }
     let name = cells.get(Column::Name);
-    problems.extend(label_problem("name", name, true));
+    problems.extend(super::label_problem("name", name, true));
     let secret = cells.get(Column::Secret);
-    problems.extend(secret_problem(secret));
+    problems.extend(super::secret_problem(secret));
     let kind = kind.unwrap_or_else(|problem| {
         problems.push(problem);
         None
@@ -664,7 +664,7 @@ fn new_key(
             None
         });
     let group = cells.get(Column::Group);
-    problems.extend(label_problem("group", group, false));
+    problems.extend(super::label_problem("group", group, false));
     let enabled = parse_enabled(cells.get(Column::Enabled)).unwrap_or_else(|problem| {
         problems.push(problem);
         true
@@ -685,31 +685,6 @@ fn new_key(
 }
 
 /// Names and groups: single-line text a table can show.
-fn label_problem(column: &str, value: &str, required: bool) -> Option<String> {
-    if value.is_empty() {
-        required.then(|| format!("{column} is empty"))
-    } else if value.chars().count() > MAX_NAME_CHARS {
-        Some(format!("{column} longer than {MAX_NAME_CHARS} characters"))
-    } else if value.chars().any(char::is_control) {
-        Some(format!("{column} contains a control character"))
-    } else {
-        None
-    }
-}
-
-/// A secret goes into an HTTP header as it is, so it must be printable ASCII without spaces.
-fn secret_problem(secret: &str) -> Option<String> {
-    if secret.is_empty() {
-        Some("secret is empty".into())
-    } else if secret.chars().any(char::is_whitespace) {
-        Some("secret contains whitespace".into())
-    } else if !secret.chars().all(|c| c.is_ascii_graphic()) {
-        Some("secret contains a character that is not printable ASCII".into())
-    } else {
-        None
-    }
-}
-
 fn parse_kind(value: &str) -> Result<Option<KeyKind>, String> {
     if value.is_empty() {
         return Ok(None);

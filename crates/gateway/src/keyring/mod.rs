@@ -25,6 +25,40 @@ pub enum Error {
     Csv(#[from] csv::Error),
 }
 
+/// What is wrong with a name or group label, if anything. Names are shown everywhere (the
+/// panel, logs, metrics, the audit log), so one that looks like a secret (a CSV with its
+/// columns swapped) is refused rather than published.
+pub fn label_problem(column: &str, value: &str, required: bool) -> Option<String> {
+    let max = csv::MAX_NAME_CHARS;
+    if value.is_empty() {
+        required.then(|| format!("{column} is empty"))
+    } else if value.chars().count() > max {
+        Some(format!("{column} longer than {max} characters"))
+    } else if value.chars().any(char::is_control) {
+        Some(format!("{column} contains a control character"))
+    } else if value.starts_with("sk-") {
+        Some(format!("{column} looks like a secret (starts with sk-)"))
+    } else {
+        None
+    }
+}
+
+/// What is wrong with a secret, if anything. It goes into an HTTP header as it is, so it must
+/// be printable ASCII without spaces.
+pub fn secret_problem(secret: &str) -> Option<String> {
+    if secret.is_empty() {
+        Some("secret is empty".into())
+    } else if secret.len() > 4096 {
+        Some("secret longer than 4096 characters".into())
+    } else if secret.chars().any(char::is_whitespace) {
+        Some("secret contains whitespace".into())
+    } else if !secret.chars().all(|c| c.is_ascii_graphic()) {
+        Some("secret contains a character that is not printable ASCII".into())
+    } else {
+        None
+    }
+}
+
 /// A credential to add, as an operator describes it.
 pub struct NewKey {
     pub name: String,

@@ -132,8 +132,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts all the rows in one transaction, or none of them (the first name already taken
     /// is reported as `Duplicate`).
     async fn insert_keys(&self, rows: &[KeyRow]) -> Result<()>;
-    /// Replaces the row with the same id (name, secret, tuning, enabled); `source` and
-    /// `created_at` are kept.
+    /// Replaces the row with the same id (name, secret, tuning); `enabled`, `source` and
+    /// `created_at` are kept (`set_key_enabled` switches).
     async fn update_key(&self, row: &KeyRow) -> Result<KeyRow>;
     async fn delete_key(&self, name: &str) -> Result<KeyRow>;
     async fn set_key_enabled(&self, name: &str, enabled: bool) -> Result<KeyRow>;

@@ -180,10 +180,12 @@ impl Store for SqliteStore {
     }
 
     async fn update_key(&self, row: &KeyRow) -> Result<KeyRow> {
+        // $10 (enabled) is bound but not written: the switch has its own statement, so an edit
+        // made from a stale read cannot switch a credential back on.
         let sql = format!(
             "UPDATE credentials SET name = $2, kind = $3, secret_sealed = $4, secret_hint = $5, \
-             priority = $6, weight = $7, max_concurrent = $8, group_label = $9, enabled = $10 \
-             WHERE id = $1 RETURNING {KEY_COLUMNS}"
+             priority = $6, weight = $7, max_concurrent = $8, group_label = $9 \
+             WHERE id = $1 AND $10 IS NOT NULL RETURNING {KEY_COLUMNS}"
         );
         let updated = bind_key(sqlx::query(&sql), row)
             .fetch_optional(&self.pool)

@@ -6,6 +6,7 @@
 //!
 //! Metrics (names, label sets, the Prometheus exporter) live in [`metrics`].
 
+pub mod live;
 pub mod metrics;
 
 use std::io::IsTerminal;

@@ -1,20 +1,19 @@
 //! The panel's live numbers: request rate, success rate, tokens per second, latency and time to
 //! first token quantiles, and failures by class over the last minute.
 //!
-//! Fed by one task that watches the accountant's settled records, off the request path. The
-//! window keeps per-second counters and the latencies of the last minute (at most
-//! `MAX_SAMPLES`, the newest), so quantiles are exact for everything it holds.
+//! Fed by the accountant as each request is settled: one short lock, a few additions and a
+//! push onto a bounded ring, so the request path pays no copy of the record. The window keeps
+//! per-second counters and the latencies of the last minute (at most `MAX_SAMPLES`, the
+//! newest), so quantiles are exact for everything it holds.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::accounting::{Accountant, RequestOutcome, UsageRecord};
+use crate::accounting::{RequestOutcome, UsageRecord};
 use crate::store::FAILURE_CLASSES;
 use crate::types::EpochMs;
 
@@ -153,24 +152,6 @@ impl LiveWindow {
                 .filter(|(_, n)| *n > 0)
                 .map(|(class, n)| (class.as_str(), n))
                 .collect(),
-        }
-    }
-
-    /// Feeds the window from the accountant until shutdown.
-    pub async fn run(self, accountant: Accountant, shutdown: CancellationToken) {
-        let mut records = accountant.watch();
-        loop {
-            let received = tokio::select! {
-                () = shutdown.cancelled() => return,
-                received = records.recv() => received,
-            };
-            match received {
-                Ok(record) => self.add(&record, crate::types::now_ms()),
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "live window fell behind");
-                }
-                Err(RecvError::Closed) => return,
-            }
         }
     }
 }
