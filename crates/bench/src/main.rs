@@ -1,0 +1,217 @@
+//! `keyloop-bench`: what keyloop costs over calling the upstream directly, measured in one run
+//! on one machine with interleaved rounds, and printed as one table against the budget.
+//! `bench/run` builds the binaries, installs the load generator and calls this.
+//!
+//! Usage: `keyloop-bench --keyloop BIN --oha BIN [--rounds N] [--seconds S] [--out FILE.md]`
+
+mod load;
+mod procs;
+mod report;
+mod streams;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::load::{LoadResult, Oha, Target};
+use crate::procs::{Pinning, Proc};
+use crate::report::Figures;
+use crate::streams::Probe;
+
+struct Args {
+    keyloop: PathBuf,
+    oha: PathBuf,
+    rounds: usize,
+    seconds: u64,
+    out: Option<PathBuf>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        keyloop: PathBuf::new(),
+        oha: PathBuf::new(),
+        rounds: 3,
+        seconds: 10,
+        out: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--keyloop" => args.keyloop = value()?.into(),
+            "--oha" => args.oha = value()?.into(),
+            "--rounds" => args.rounds = value()?.parse()?,
+            "--seconds" => args.seconds = value()?.parse()?,
+            "--out" => args.out = Some(value()?.into()),
+            other => bail!("unknown flag {other}; see the top of crates/bench/src/main.rs"),
+        }
+    }
+    if args.keyloop.as_os_str().is_empty() || args.oha.as_os_str().is_empty() {
+        bail!("--keyloop and --oha are required");
+    }
+    Ok(args)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    load::check(&args.oha)?;
+    let pinning = Pinning::detect();
+    let work = std::env::temp_dir().join(format!("keyloop-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let (upstream_port, gateway_port) = (free_port()?, free_port()?);
+    let direct = Target {
+        url: format!("http://127.0.0.1:{upstream_port}/v1/messages"),
+        api_key: Some(procs::KEYS[1].1.to_owned()),
+    };
+    let through = Target {
+        url: format!("http://127.0.0.1:{gateway_port}/v1/messages"),
+        api_key: None,
+    };
+    eprintln!("pinning: {}", pinning.describe());
+
+    let _upstream = procs::start_upstream(&args.keyloop, upstream_port, pinning, &work).await?;
+    let gateway = procs::start_gateway(
+        &args.keyloop,
+        gateway_port,
+        upstream_port,
+        pinning,
+        &work,
+        "keyloop",
+    )
+    .await?;
+    let mut figures = Figures {
+        pinning: pinning.describe(),
+        first_served: gateway.first_served,
+        ..Figures::default()
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    figures.rss_idle_kb = gateway.proc.rss_kb();
+
+    let oha = Oha {
+        bin: &args.oha,
+        core: pinning.load,
+    };
+    let seconds = Duration::from_secs(args.seconds);
+    // Warm both paths (connection pools, the ledger file) before anything is counted.
+    oha.run(&direct, None, 64, Duration::from_secs(2))?;
+    oha.run(&through, None, 64, Duration::from_secs(2))?;
+
+    for round in 1..=args.rounds {
+        eprintln!("round {round}/{}", args.rounds);
+        for rate in [500, 2000] {
+            figures.fixed_direct.entry(rate).or_default().push(oha.run(
+                &direct,
+                Some(rate),
+                64,
+                seconds,
+            )?);
+            let (result, cpu) =
+                measured(&gateway.proc, || oha.run(&through, Some(rate), 64, seconds))?;
+            figures
+                .cpu_us_per_request
+                .entry(rate)
+                .or_default()
+                .push(cpu * 1e6 / result.requests.max(1) as f64);
+            figures.fixed_keyloop.entry(rate).or_default().push(result);
+        }
+        figures
+            .max_direct
+            .push(oha.run(&direct, None, 64, seconds)?);
+        figures
+            .max_keyloop
+            .push(oha.run(&through, None, 64, seconds)?);
+        figures.rss_load_kb = figures.rss_load_kb.max(gateway.proc.rss_kb());
+    }
+
+    for streams in [200, 2000] {
+        for round in 1..=args.rounds {
+            eprintln!("streams {streams}, round {round}/{}", args.rounds);
+            let probe = |target| Probe {
+                target,
+                streams,
+                events: 50,
+                interval: Duration::from_millis(10),
+            };
+            let stats = probe(&direct).run(|| {}).await;
+            figures
+                .streams_direct
+                .entry(streams)
+                .or_default()
+                .push(stats);
+            let rss = Arc::new(Mutex::new(0u64));
+            let (pid_rss, seen) = (gateway.proc.pid, rss.clone());
+            let stats = probe(&through)
+                .run(move || *seen.lock().unwrap() = procs::rss_of(pid_rss))
+                .await;
+            let peak = *rss.lock().unwrap();
+            let slot = figures.rss_streams_kb.entry(streams).or_default();
+            *slot = (*slot).max(peak);
+            figures
+                .streams_keyloop
+                .entry(streams)
+                .or_default()
+                .push(stats);
+        }
+    }
+
+    // Failover: one credential of three answers 429 to half its requests.
+    chaos(upstream_port, 0.5).await?;
+    for round in 1..=args.rounds {
+        eprintln!("failover, round {round}/{}", args.rounds);
+        figures
+            .failover_direct
+            .push(oha.run(&direct, Some(2000), 64, seconds)?);
+        figures
+            .failover_keyloop
+            .push(oha.run(&through, Some(2000), 64, seconds)?);
+    }
+    chaos(upstream_port, 0.0).await?;
+
+    let table = report::render(&figures);
+    println!("{table}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, report::markdown(&figures, &table))?;
+        eprintln!("wrote {}", out.display());
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Runs `f` and returns its result with the CPU seconds `proc` used meanwhile.
+fn measured(
+    proc: &Proc,
+    f: impl FnOnce() -> anyhow::Result<LoadResult>,
+) -> anyhow::Result<(LoadResult, f64)> {
+    let before = proc.cpu_seconds();
+    let result = f()?;
+    Ok((result, proc.cpu_seconds() - before))
+}
+
+/// Makes credential k1 answer 429 (retry-after 1 s) to `ratio` of its requests.
+async fn chaos(upstream_port: u16, ratio: f64) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{upstream_port}/_mock/chaos"))
+        .json(&serde_json::json!({
+            "key": "k1",
+            "scenario": {"type": "rate_limited", "retry_after_secs": 1},
+            "ratio": ratio,
+        }))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!(
+            "the simulated upstream refused the chaos setting: {}",
+            response.status()
+        );
+    }
+    Ok(())
+}
