@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::types::{EpochMs, LimitWindow, RateLimitSnapshot};
 
@@ -30,19 +30,44 @@ fn rfc3339_ms(value: &str) -> Option<EpochMs> {
         .map(|t| t.as_millisecond())
 }
 
-fn number(headers: &HeaderMap, name: &str) -> Option<u64> {
+fn number(headers: &HeaderMap, name: &HeaderName) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-fn window(headers: &HeaderMap, dimension: &str, skew: i64) -> Option<LimitWindow> {
-    let limit = number(headers, &format!("anthropic-ratelimit-{dimension}-limit"))?;
-    let remaining = number(
-        headers,
-        &format!("anthropic-ratelimit-{dimension}-remaining"),
-    )
-    .unwrap_or(limit);
+/// One dimension's limit, remaining and reset headers. Named once here, so reading an answer
+/// neither formats nor parses header names (every attempt's answer is read).
+type Dimension = [HeaderName; 3];
+
+const REQUESTS: Dimension = [
+    HeaderName::from_static("anthropic-ratelimit-requests-limit"),
+    HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
+    HeaderName::from_static("anthropic-ratelimit-requests-reset"),
+];
+const TOKENS: Dimension = [
+    HeaderName::from_static("anthropic-ratelimit-tokens-limit"),
+    HeaderName::from_static("anthropic-ratelimit-tokens-remaining"),
+    HeaderName::from_static("anthropic-ratelimit-tokens-reset"),
+];
+const INPUT_TOKENS: Dimension = [
+    HeaderName::from_static("anthropic-ratelimit-input-tokens-limit"),
+    HeaderName::from_static("anthropic-ratelimit-input-tokens-remaining"),
+    HeaderName::from_static("anthropic-ratelimit-input-tokens-reset"),
+];
+const OUTPUT_TOKENS: Dimension = [
+    HeaderName::from_static("anthropic-ratelimit-output-tokens-limit"),
+    HeaderName::from_static("anthropic-ratelimit-output-tokens-remaining"),
+    HeaderName::from_static("anthropic-ratelimit-output-tokens-reset"),
+];
+
+fn window(
+    headers: &HeaderMap,
+    [limit, remaining, reset]: &Dimension,
+    skew: i64,
+) -> Option<LimitWindow> {
+    let limit = number(headers, limit)?;
+    let remaining = number(headers, remaining).unwrap_or(limit);
     let reset_ms = headers
-        .get(format!("anthropic-ratelimit-{dimension}-reset"))
+        .get(reset)
         .and_then(|v| v.to_str().ok())
         .and_then(rfc3339_ms)
         .map(|t| t + skew);
@@ -63,10 +88,10 @@ pub fn snapshot(headers: &HeaderMap, now: EpochMs) -> Option<RateLimitSnapshot> 
     }
     let skew = skew(headers, now);
     Some(RateLimitSnapshot {
-        requests: window(headers, "requests", skew),
-        tokens: window(headers, "tokens", skew),
-        input_tokens: window(headers, "input-tokens", skew),
-        output_tokens: window(headers, "output-tokens", skew),
+        requests: window(headers, &REQUESTS, skew),
+        tokens: window(headers, &TOKENS, skew),
+        input_tokens: window(headers, &INPUT_TOKENS, skew),
+        output_tokens: window(headers, &OUTPUT_TOKENS, skew),
         taken_ms: now,
     })
 }
