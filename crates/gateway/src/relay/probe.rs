@@ -54,34 +54,28 @@ impl Prober {
             }
         }
     }
-}
 
-impl Prober {
     /// The operator's "probe now": checks the key at once through the pool's state machine
     /// (see `KeyPool::probe_now`) and returns what the provider said.
     pub async fn probe_now(&self, id: &KeyId) -> Result<Outcome, ProbeRefused> {
-        match self.pool.probe_now(id, now_ms())? {
-            ProbeNow::Ticket(ticket) => {
-                let credential = Credential {
-                    kind: ticket.kind,
-                    secret: &ticket.secret,
-                };
-                let outcome = check(&self.upstream, credential, &self.model, self.timeout).await;
-                tracing::info!(key = %ticket.name, outcome = outcome.class.as_str(), "probe (operator) finished");
-                self.pool.probe_finished(ticket, &outcome, now_ms());
-                Ok(outcome)
-            }
-            ProbeNow::Lease(lease) => {
-                let credential = Credential {
-                    kind: lease.kind(),
-                    secret: lease.secret(),
-                };
-                let outcome = check(&self.upstream, credential, &self.model, self.timeout).await;
-                tracing::info!(key = %lease.name(), outcome = outcome.class.as_str(), "check (operator) finished");
-                self.pool.report(&lease, &outcome, now_ms());
-                Ok(outcome)
-            }
+        let probe = self.pool.probe_now(id, now_ms())?;
+        let (kind, secret, name) = match &probe {
+            ProbeNow::Ticket(t) => (t.kind, &t.secret, t.name.as_str()),
+            ProbeNow::Lease(l) => (l.kind(), l.secret(), l.name()),
+        };
+        let outcome = check(
+            &self.upstream,
+            Credential { kind, secret },
+            &self.model,
+            self.timeout,
+        )
+        .await;
+        tracing::info!(key = %name, outcome = outcome.class.as_str(), "operator's probe finished");
+        match probe {
+            ProbeNow::Ticket(ticket) => self.pool.probe_finished(ticket, &outcome, now_ms()),
+            ProbeNow::Lease(lease) => self.pool.report(&lease, &outcome, now_ms()),
         }
+        Ok(outcome)
     }
 }
 
