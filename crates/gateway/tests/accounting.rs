@@ -217,12 +217,16 @@ async fn an_error_before_any_content_is_recorded_with_its_attempts() {
     h.mock
         .push_scenario("beta", Scenario::ErrorBeforeContent, 1);
     let r = h.message(true).send().await.unwrap();
-    assert_eq!(r.status(), 529);
+    // Committed at once, so the failure arrives as the stream's one error event.
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("event: error"));
     let row = records(&h).await.remove(0);
     assert_eq!(row.outcome, RequestOutcome::UpstreamError);
-    assert_eq!(row.status, 529);
+    assert_eq!(row.status, 200);
     assert_eq!(row.usage.output_tokens, 0);
     assert_eq!(row.cost_nanos, Some(0));
+    assert_eq!(row.ttft_ms, None, "no content reached the client");
+    assert_eq!(row.key_name.as_deref(), Some("beta"), "the last one tried");
     let tried: Vec<_> = row.attempts.iter().map(|a| a.key_name.as_str()).collect();
     assert_eq!(tried, ["alpha", "beta"]);
     assert!(
@@ -230,6 +234,27 @@ async fn an_error_before_any_content_is_recorded_with_its_attempts() {
             .iter()
             .all(|a| a.class.as_str() == "overloaded")
     );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_a_first_event_hold_an_error_before_content_is_recorded_with_its_status() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha"), key("beta")],
+        env: vec![("KEYLOOP_UPSTREAM__FIRST_EVENT_HOLD_MS", "10000".into())],
+        ..Options::default()
+    })
+    .await;
+    h.mock
+        .push_scenario("alpha", Scenario::ErrorBeforeContent, 1);
+    h.mock
+        .push_scenario("beta", Scenario::ErrorBeforeContent, 1);
+    assert_eq!(h.message(true).send().await.unwrap().status(), 529);
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.outcome, RequestOutcome::UpstreamError);
+    assert_eq!(row.status, 529);
+    let tried: Vec<_> = row.attempts.iter().map(|a| a.key_name.as_str()).collect();
+    assert_eq!(tried, ["alpha", "beta"]);
     h.shutdown().await;
 }
 

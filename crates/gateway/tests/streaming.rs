@@ -1,5 +1,7 @@
-//! The commit point: failures before the first content event fail over unseen; failures after
-//! it reach the client as one Anthropic error event and a close.
+//! The commit point: a stream is committed at once; failures before its first content event
+//! fail over unseen (the replacement is spliced in), failures after it reach the client as one
+//! Anthropic error event and a close. With a first-event hold, the old way: nothing is sent
+//! until content, so a request whose every credential fails early gets a real error status.
 
 mod support;
 
@@ -120,7 +122,7 @@ async fn a_stalled_stream_after_commit_times_out_with_an_error_event() {
 }
 
 #[tokio::test]
-async fn a_slow_first_token_is_held_not_failed_over() {
+async fn a_slow_first_token_is_not_taken_for_a_dead_stream() {
     let h = Harness::start(Options {
         keys: vec![key("alpha"), key("beta")],
         ..Options::default()
