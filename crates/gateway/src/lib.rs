@@ -5,8 +5,9 @@
 //! `relay` asks the `pool` for a credential (`acquire`), calls the provider through
 //! `providers`, classifies the answer once (`relay::outcome`) and `report`s it back to the pool,
 //! which drives that credential's state machine. Before the first byte reaches the client a
-//! retryable outcome fails over to another credential; after it, a failure becomes one
-//! protocol-correct error event. `store` keeps credentials (sealed by `vault`), their state,
+//! retryable outcome fails over to another credential; a stream that fails before its first
+//! content event fails over too, the replacement spliced in unseen; after content, a failure
+//! becomes one protocol-correct error event. `store` keeps credentials (sealed by `vault`), their state,
 //! clients and batch affinity; `app` wires it all and owns every background task.
 
 pub mod accounting;

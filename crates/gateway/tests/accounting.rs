@@ -10,7 +10,7 @@ use bytes::Bytes;
 use keyloop::accounting::RequestOutcome;
 use keyloop::store::{LogFilter, UsageRow};
 use keyloop_mock::Scenario;
-use support::{Harness, Options, fixture, key};
+use support::{Harness, Options, fixture, key, sse_events};
 
 async fn records(h: &Harness) -> Vec<UsageRow> {
     h.gateway.ledger_settled().await;
@@ -217,12 +217,16 @@ async fn an_error_before_any_content_is_recorded_with_its_attempts() {
     h.mock
         .push_scenario("beta", Scenario::ErrorBeforeContent, 1);
     let r = h.message(true).send().await.unwrap();
-    assert_eq!(r.status(), 529);
+    // Committed at once, so the failure arrives as the stream's one error event.
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("event: error"));
     let row = records(&h).await.remove(0);
     assert_eq!(row.outcome, RequestOutcome::UpstreamError);
-    assert_eq!(row.status, 529);
+    assert_eq!(row.status, 200);
     assert_eq!(row.usage.output_tokens, 0);
     assert_eq!(row.cost_nanos, Some(0));
+    assert_eq!(row.ttft_ms, None, "no content reached the client");
+    assert_eq!(row.key_name.as_deref(), Some("beta"), "the last one tried");
     let tried: Vec<_> = row.attempts.iter().map(|a| a.key_name.as_str()).collect();
     assert_eq!(tried, ["alpha", "beta"]);
     assert!(
@@ -230,6 +234,121 @@ async fn an_error_before_any_content_is_recorded_with_its_attempts() {
             .iter()
             .all(|a| a.class.as_str() == "overloaded")
     );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_a_first_event_hold_an_error_before_content_is_recorded_with_its_status() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha"), key("beta")],
+        env: vec![("KEYLOOP_UPSTREAM__FIRST_EVENT_HOLD_MS", "10000".into())],
+        ..Options::default()
+    })
+    .await;
+    h.mock
+        .push_scenario("alpha", Scenario::ErrorBeforeContent, 1);
+    h.mock
+        .push_scenario("beta", Scenario::ErrorBeforeContent, 1);
+    assert_eq!(h.message(true).send().await.unwrap().status(), 529);
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.outcome, RequestOutcome::UpstreamError);
+    assert_eq!(row.status, 529);
+    let tried: Vec<_> = row.attempts.iter().map(|a| a.key_name.as_str()).collect();
+    assert_eq!(tried, ["alpha", "beta"]);
+    h.shutdown().await;
+}
+
+/// A stream that says `message_start` (with usage of its own) and `ping`, then fails.
+fn overloaded_before_content() -> Scenario {
+    let body = concat!(
+        "event: message_start\n",
+        r#"data: {"type":"message_start","message":{"id":"msg_lost","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":900,"output_tokens":1}}}"#,
+        "\n\n",
+        "event: ping\n",
+        r#"data: {"type": "ping"}"#,
+        "\n\n",
+        "event: error\n",
+        r#"data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        "\n\n",
+    );
+    replay(Bytes::from_static(body.as_bytes()), true)
+}
+
+#[tokio::test]
+async fn a_spliced_stream_is_recorded_with_the_replacement_key_and_its_usage() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha"), key("beta")],
+        ..Options::default()
+    })
+    .await;
+    h.mock
+        .push_scenario("alpha", overloaded_before_content(), 1);
+    h.mock.push_scenario(
+        "beta",
+        replay(Bytes::from(fixture("anthropic-stream-text.sse")), true),
+        1,
+    );
+    let response = h.message(true).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    // The client kept the first message_start and got the replacement's content.
+    assert_eq!(body.matches("event: message_start").count(), 1, "{body}");
+    assert!(body.contains("msg_lost"), "{body}");
+    assert!(!body.contains("msg_01TxtStreamExample000001"), "{body}");
+    assert!(body.contains(r#""text":" there""#), "{body}");
+    assert!(!body.contains("event: error"), "{body}");
+
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.outcome, RequestOutcome::Success);
+    assert_eq!(row.status, 200);
+    assert_eq!(row.key_name.as_deref(), Some("beta"));
+    assert_eq!(row.attempts.len(), 1);
+    assert_eq!(row.attempts[0].key_name, "alpha");
+    assert_eq!(row.attempts[0].class.as_str(), "overloaded");
+    // Haiku 4.5, from the replacement's own message_start and message_delta: 11 × 1000 + 6 × 5000.
+    assert_eq!(
+        row.served_model.as_deref(),
+        Some("claude-haiku-4-5-20251001")
+    );
+    assert_eq!(row.usage.input_tokens, 11);
+    assert_eq!(row.usage.output_tokens, 6);
+    assert_eq!(row.cost_nanos, Some(41_000));
+    assert_eq!(row.stop_reason.as_deref(), Some("end_turn"));
+    let ttft = row.ttft_ms.expect("content reached the client");
+    assert!(ttft <= row.latency_ms);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_replacement_refused_with_a_status_is_a_failed_attempt_like_any_other() {
+    let h = Harness::start(Options::default()).await;
+    h.mock
+        .push_scenario("alpha", Scenario::ErrorBeforeContent, 1);
+    h.mock.push_scenario(
+        "beta",
+        Scenario::RateLimited {
+            retry_after_secs: 30,
+        },
+        1,
+    );
+    let response = h.message(true).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert_eq!(body.matches("event: message_start").count(), 1, "{body}");
+    assert!(!body.contains("event: error"), "{body}");
+    let last = sse_events(&body).pop().map(|(name, _)| name);
+    assert_eq!(last.as_deref(), Some("message_stop"), "{body}");
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.outcome, RequestOutcome::Success);
+    assert_eq!(row.key_name.as_deref(), Some("gamma"));
+    let tried: Vec<_> = row
+        .attempts
+        .iter()
+        .map(|a| (a.key_name.as_str(), a.class.as_str()))
+        .collect();
+    assert_eq!(tried, [("alpha", "overloaded"), ("beta", "rate_limited")]);
+    // The 429 cools its credential down as it would before commit.
+    assert_eq!(h.state_of("beta").await, "cooling_down");
     h.shutdown().await;
 }
 

@@ -303,3 +303,49 @@ async fn a_running_gateway_serves_its_metrics_on_the_admin_listener() {
     }
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stream_spliced_after_a_failure_before_content_counts_its_failed_attempt() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha"), key("beta")],
+        ..Options::default()
+    })
+    .await;
+    h.mock
+        .push_scenario("alpha", keyloop_mock::Scenario::ErrorBeforeContent, 1);
+    let response = h.message(true).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("event: error"), "{body}");
+
+    let body = h
+        .http
+        .get(format!("http://{}/metrics", h.gateway.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = parse(&body);
+    assert_eq!(
+        value(
+            &scrape,
+            "keyloop_attempt_failures_total",
+            &[("class", "overloaded")]
+        ),
+        Some(Value::Counter(1.0)),
+        "{body}"
+    );
+    let outcomes: Vec<(&str, f64)> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "keyloop_requests_total")
+        .filter_map(|s| match s.value {
+            Value::Counter(v) => Some((s.labels.get("outcome").unwrap_or("-"), v)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes, [("success", 1.0)], "{body}");
+    h.shutdown().await;
+}

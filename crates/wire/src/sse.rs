@@ -107,6 +107,18 @@ impl SseScanner {
         chunk: &[u8],
         mut on_event: impl FnMut(SseEvent<'_>),
     ) -> Result<usize, SseError> {
+        self.feed_with_ends(chunk, |event, _| on_event(event))
+    }
+
+    /// Like [`feed`](Self::feed), and also tells `on_event` the offset in this chunk just past
+    /// the blank line that ended the event, so a caller can forward, drop or withhold events
+    /// one by one. An event completed by a `\r` at the very end of the chunk ends at
+    /// `chunk.len()`; the `\n` that may open the next chunk then belongs to no event.
+    pub fn feed_with_ends(
+        &mut self,
+        chunk: &[u8],
+        mut on_event: impl FnMut(SseEvent<'_>, usize),
+    ) -> Result<usize, SseError> {
         let mut boundary = 0;
         let mut pos = 0;
         if self.after_cr && !chunk.is_empty() {
@@ -129,7 +141,7 @@ impl SseScanner {
                     None => cr_at_chunk_end = true,
                 }
             }
-            let blank = self.complete_line(&chunk[pos..end], &mut on_event)?;
+            let blank = self.complete_line(&chunk[pos..end], &mut |event| on_event(event, next))?;
             if blank {
                 boundary = next;
             }

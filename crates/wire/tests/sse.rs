@@ -141,6 +141,60 @@ proptest! {
     }
 }
 
+/// The end of every event `feed_with_ends` reports for `text` split at `cuts`, as absolute
+/// positions.
+fn event_ends(text: &[u8], cuts: &[usize]) -> Vec<usize> {
+    let mut scanner = SseScanner::new();
+    let mut ends = Vec::new();
+    let mut start = 0;
+    for chunk in split_at(text, cuts) {
+        scanner
+            .feed_with_ends(chunk, |_, end| {
+                assert!(end <= chunk.len(), "end {end} past the chunk");
+                ends.push(start + end);
+            })
+            .expect("fixture lines are short");
+        start += chunk.len();
+    }
+    ends
+}
+
+#[test]
+fn event_ends_cut_every_fixture_into_whole_events_at_every_split() {
+    for name in ANTHROPIC_STREAMS {
+        for ending in Ending::ALL {
+            let text = ending.apply(&fixture(name));
+            let whole = scan_whole(&text).events;
+            let blank_line_ends = ending.blank_line_ends(&text);
+            for cut in 0..=text.len() {
+                let ends = event_ends(&text, &[cut]);
+                assert_eq!(ends.len(), whole.len(), "{name} {ending:?} cut at {cut}");
+                for (i, end) in ends.iter().enumerate() {
+                    assert!(
+                        blank_line_ends.contains(end),
+                        "{name} {ending:?} cut at {cut}: event {i} ends at {end}, not a blank line"
+                    );
+                    // Everything up to the end is exactly the events so far, nothing of the next.
+                    assert_eq!(
+                        scan_whole(&text[..*end]).events,
+                        whole[..=i],
+                        "{name} {ending:?} cut at {cut}: event {i}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn event_ends_skip_comment_blocks_and_follow_a_split_crlf() {
+    let text = b": keep-alive\n\nevent: a\ndata: 1\n\nevent: b\r\ndata: 2\r\n\r\n";
+    let first = text.len() - "event: b\r\ndata: 2\r\n\r\n".len();
+    assert_eq!(event_ends(text, &[]), [first, text.len()]);
+    // Cut between the blank line's `\r` and its `\n`: the event is whole after the `\r`.
+    assert_eq!(event_ends(text, &[text.len() - 1]), [first, text.len() - 1]);
+}
+
 #[test]
 fn cr_then_lf_across_chunks_is_one_line_ending() {
     let scan = scan_chunks([&b"data: a\r"[..], b"\ndata: b\r", b"\n\r", b"\n"]);

@@ -61,6 +61,8 @@ pub struct UpstreamConfig {
     pub base_url: String,
     pub connect_timeout: Duration,
     pub stream_idle_timeout: Duration,
+    /// Zero: streams commit at once. Otherwise how long a stream is held for its first
+    /// content event before commit.
     pub first_event_hold: Duration,
     pub max_attempts: u32,
     pub response_limit: usize,
@@ -216,7 +218,7 @@ impl Config {
                 "upstream.stream-idle-timeout-secs",
                 raw.upstream.stream_idle_timeout_secs,
             )?,
-            first_event_hold: Duration::from_secs(raw.upstream.first_event_hold_secs),
+            first_event_hold: Duration::from_millis(raw.upstream.first_event_hold_ms),
             max_attempts: positive("upstream.max-attempts", raw.upstream.max_attempts.into())?
                 as u32,
             response_limit: positive(

@@ -88,9 +88,14 @@ pub struct RawUpstream {
     pub connect_timeout_secs: u64,
     /// Seconds a stream may stay silent (pings count as life) before it is taken for dead.
     pub stream_idle_timeout_secs: u64,
-    /// Seconds `message_start`/`ping` are held back waiting for the first content event before
-    /// the stream is committed anyway, so a slow model is not taken for a dead one.
-    pub first_event_hold_secs: u64,
+    /// Milliseconds a stream's status line, `message_start` and `ping` are held back waiting
+    /// for its first content event. 0 (the default) commits at once: a failure before content
+    /// still fails over unseen, by splicing in another credential's stream, and when every
+    /// credential fails the client gets a 200 ending in one `event: error`. Above 0 such a
+    /// request gets a real HTTP error status instead, at the cost of delaying every stream's
+    /// first byte by the model's time to first token (at most this long; after that the
+    /// stream is committed and spliced as with 0).
+    pub first_event_hold_ms: u64,
     /// Most distinct credentials tried for one request.
     pub max_attempts: u32,
     /// Largest non-streaming upstream body read, in bytes.
@@ -109,7 +114,7 @@ impl Default for RawUpstream {
             base_url: "https://api.anthropic.com".into(),
             connect_timeout_secs: 10,
             stream_idle_timeout_secs: 90,
-            first_event_hold_secs: 10,
+            first_event_hold_ms: 0,
             max_attempts: 3,
             response_limit_bytes: 64 * 1024 * 1024,
             retry_budget_ratio: 0.2,

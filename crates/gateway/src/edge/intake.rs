@@ -1,6 +1,8 @@
 //! Taking a request in: authenticate the caller, read the body within its limit, check that it
 //! is JSON, and build the `RequestCtx`. Every refusal here happens before any upstream call.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
@@ -16,7 +18,8 @@ use crate::relay::{self, CallKind, Caller, RequestCtx, ResponseBody, Route};
 
 /// The parts of an inbound request the handlers work with.
 pub struct Inbound {
-    pub ctx: RequestCtx,
+    /// Shared, not copied, with a stream that may resume the request's failover after commit.
+    pub ctx: Arc<RequestCtx>,
 }
 
 impl Inbound {
@@ -83,7 +86,7 @@ impl EdgeState {
             .path_and_query()
             .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
         Ok(Inbound {
-            ctx: RequestCtx {
+            ctx: Arc::new(RequestCtx {
                 request_id,
                 method: parts.method,
                 path_and_query,
@@ -99,7 +102,7 @@ impl EdgeState {
                 recorded: true,
                 started,
                 deadline: started + self.config.request_timeout,
-            },
+            }),
         })
     }
 

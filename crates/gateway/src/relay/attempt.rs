@@ -1,136 +1,368 @@
 //! The failover loop: at most `max_attempts` distinct credentials, within the request's
-//! deadline and the global retry budget. Nothing is retried once the client has seen a byte.
+//! deadline and the global retry budget. Its state lives in one `Failover`, shared by the
+//! attempts made before the client sees a status line and by the ones that resume a stream
+//! which failed before its first content event (see `stream`): one loop, whichever side of the
+//! commit point it runs on.
+
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use tokio::time::Instant;
 
 use super::ledger;
 use super::outcome::{classify, classify_transport};
-use super::stream::{self, Carriage, Relaying};
+use super::stream::{self, Leg, Relaying, UpstreamStream};
 use super::{Answer, AttemptFailure, CallKind, Error, Relay, RequestCtx, Response, ResponseBody};
 use crate::accounting::{RequestOutcome, Route};
 use crate::pool::{self, Lease, Pick};
 use crate::providers::anthropic::{Credential, client_response_headers};
-use crate::types::{KeyId, Outcome, OutcomeClass, now_ms};
+use crate::types::{EpochMs, KeyId, Outcome, OutcomeClass, now_ms};
 
-enum Attempted {
-    Served(Response),
+/// Where one request's failover loop stands: what was tried, what failed, what is left.
+#[derive(Default)]
+pub(super) struct Failover {
+    /// Credentials already tried: none is tried twice.
+    tried: Vec<KeyId>,
+    /// Limits are per organisation: after a 429, keys billing to the same one come last.
+    avoid_groups: Vec<Arc<str>>,
+    /// Every failed attempt, in order.
+    attempts: Vec<AttemptFailure>,
+    /// The last upstream answer with a body (5xx/529), passed through when all attempts fail.
+    last: Option<Box<Answer>>,
+    /// When the pool said a credential would be free again, if it ran out of them.
+    pool_retry_at: Option<EpochMs>,
+    /// Attempts started so far.
+    made: u32,
+    /// One named credential and no failover (batch follow-ups).
+    pinned: Option<KeyId>,
+    /// The client has its status line: only another event stream can carry the answer on.
+    committed: bool,
+}
+
+/// Why the loop ended without an answer.
+pub(super) enum Stop {
+    /// Attempts, the deadline, the retry budget or the untried credentials ran out.
+    Exhausted,
+    /// Not even one credential could be tried.
+    NoKey {
+        retry_at: Option<EpochMs>,
+        skipped: Vec<pool::Skip>,
+    },
+    /// The pinned credential is no longer configured.
+    KeyGone,
+}
+
+/// An upstream answer the client may have.
+pub(super) enum Answered {
+    /// A 2xx event stream for a generation: it goes through the commit point.
+    Stream(Opened),
+    /// A 2xx download (batch results), streamed through untouched.
+    Download {
+        lease: Lease,
+        status: StatusCode,
+        headers: HeaderMap,
+        upstream: UpstreamStream,
+    },
+    /// An answer read whole: a success, or the client's own mistake.
+    Whole {
+        lease: Lease,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        outcome: Outcome,
+    },
+}
+
+/// A 2xx event stream as it arrived: the head read, the body not yet.
+pub(super) struct Opened {
+    pub lease: Lease,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub upstream: UpstreamStream,
+    /// The classification of the response head (carries the rate-limit snapshot).
+    pub head: Outcome,
+}
+
+enum Called {
+    Answered(Answered),
     Failed(AttemptFailure, Option<Box<Answer>>),
 }
 
-impl Relay {
-    /// Serves a request from the pool, failing over between credentials before commit.
-    pub async fn forward(&self, ctx: &RequestCtx) -> Result<Response, Error> {
-        let inner = &self.inner;
-        let mut tried: Vec<KeyId> = Vec::new();
-        // Limits are per organisation: after a 429, keys billing to the same one come last.
-        let mut avoid_groups: Vec<std::sync::Arc<str>> = Vec::new();
-        let mut attempts: Vec<AttemptFailure> = Vec::new();
-        let mut last: Option<Box<Answer>> = None;
-        let mut pool_retry_at = None;
-        inner.budget.deposit(now_ms());
-        for n in 0..inner.config.max_attempts {
-            if n > 0 {
-                if Instant::now() >= ctx.deadline {
-                    break;
-                }
-                if !inner.budget.try_withdraw(now_ms()) {
-                    tracing::warn!(request_id = %ctx.request_id, "retry budget exhausted; not failing over");
-                    break;
-                }
-            }
-            let pick = Pick {
-                session: ctx.session.as_deref(),
-                exclude: &tried,
-                avoid_groups: &avoid_groups,
-            };
-            let lease = match inner.pool.acquire(&pick, now_ms()) {
-                Ok(lease) => lease,
-                Err(pool::Error::NoKeyAvailable { retry_at, skipped }) => {
-                    if attempts.is_empty() {
-                        tracing::warn!(
-                            request_id = %ctx.request_id,
-                            skipped = %describe_skips(&skipped),
-                            "no credential available"
-                        );
-                        return Err(Error::NoKeyAvailable {
-                            retry_at,
-                            skipped,
-                            attempts,
-                            configured: inner.pool.len(),
-                        });
-                    }
-                    pool_retry_at = retry_at;
-                    break;
-                }
-            };
-            tried.push(lease.key_id().clone());
-            let group = lease.group().cloned();
-            match self.attempt(ctx, lease, n + 1, &attempts).await {
-                Attempted::Served(response) => return Ok(response),
-                Attempted::Failed(failure, answer) => {
-                    if failure.outcome.class == OutcomeClass::RateLimited
-                        && let Some(group) = group
-                        && !avoid_groups.contains(&group)
-                    {
-                        avoid_groups.push(group);
-                    }
-                    tracing::warn!(
-                        request_id = %ctx.request_id,
-                        key = %failure.key_name,
-                        outcome = failure.outcome.class.as_str(),
-                        detail = %failure.detail,
-                        "attempt failed"
-                    );
-                    attempts.push(failure);
-                    if answer.is_some() {
-                        last = answer;
-                    }
-                }
-            }
+impl Failover {
+    fn pinned(key: KeyId) -> Self {
+        Self {
+            pinned: Some(key),
+            ..Self::default()
         }
-        let retry_at = soonest(pool_retry_at, &attempts);
-        Err(Error::AllAttemptsFailed {
-            attempts,
-            last,
-            retry_at,
-        })
+    }
+
+    /// This request's failed attempts so far.
+    pub(super) fn attempts(&self) -> &[AttemptFailure] {
+        &self.attempts
+    }
+
+    /// Attempts started so far (the last one's number).
+    pub(super) fn made(&self) -> u32 {
+        self.made
+    }
+
+    /// From here on the client has a 200 event stream.
+    pub(super) fn commit(&mut self) {
+        self.committed = true;
+    }
+
+    /// Records a failed attempt made with a credential of `group`.
+    pub(super) fn failed(
+        &mut self,
+        ctx: &RequestCtx,
+        failure: AttemptFailure,
+        answer: Option<Box<Answer>>,
+        group: Option<Arc<str>>,
+    ) {
+        if failure.outcome.class == OutcomeClass::RateLimited
+            && let Some(group) = group
+            && !self.avoid_groups.contains(&group)
+        {
+            self.avoid_groups.push(group);
+        }
+        tracing::warn!(
+            request_id = %ctx.request_id,
+            key = %failure.key_name,
+            outcome = failure.outcome.class.as_str(),
+            detail = %failure.detail,
+            committed = self.committed,
+            "attempt failed"
+        );
+        self.attempts.push(failure);
+        if answer.is_some() {
+            self.last = answer;
+        }
+    }
+
+    fn into_error(self, stop: Stop, configured: usize) -> Error {
+        match stop {
+            Stop::NoKey { retry_at, skipped } => Error::NoKeyAvailable {
+                retry_at,
+                skipped,
+                attempts: self.attempts,
+                configured,
+            },
+            Stop::KeyGone => Error::BatchKeyGone {
+                key: self.pinned.map(|key| key.to_string()).unwrap_or_default(),
+            },
+            Stop::Exhausted => Error::AllAttemptsFailed {
+                retry_at: soonest(self.pool_retry_at, &self.attempts),
+                attempts: self.attempts,
+                last: self.last,
+            },
+        }
+    }
+}
+
+impl Relay {
+    /// Serves a request from the pool, failing over between credentials: before commit, and
+    /// for a stream also after it, as long as no content has reached the client.
+    pub async fn forward(&self, ctx: &Arc<RequestCtx>) -> Result<Response, Error> {
+        self.inner.budget.deposit(now_ms());
+        self.serve(ctx, Failover::default()).await
     }
 
     /// Serves a request with one named credential and no failover (batch follow-ups, which
     /// only the credential that created the batch can see).
     pub(super) async fn forward_pinned(
         &self,
-        ctx: &RequestCtx,
+        ctx: &Arc<RequestCtx>,
         key: &KeyId,
     ) -> Result<Response, Error> {
-        let lease = self
-            .inner
-            .pool
-            .lease_key(key)
-            .ok_or_else(|| Error::BatchKeyGone {
-                key: key.to_string(),
-            })?;
-        match self.attempt(ctx, lease, 1, &[]).await {
-            Attempted::Served(response) => Ok(response),
-            Attempted::Failed(failure, answer) => Err(Error::AllAttemptsFailed {
-                retry_at: failure.outcome.retry_at_ms,
-                attempts: vec![failure],
-                last: answer,
-            }),
+        self.serve(ctx, Failover::pinned(key.clone())).await
+    }
+
+    async fn serve(
+        &self,
+        ctx: &Arc<RequestCtx>,
+        mut failover: Failover,
+    ) -> Result<Response, Error> {
+        loop {
+            let answered = match self.next_answer(ctx, &mut failover).await {
+                Ok(answered) => answered,
+                Err(stop) => return Err(failover.into_error(stop, self.inner.pool.len())),
+            };
+            match answered {
+                Answered::Stream(opened) => match self.commit(ctx, opened, failover).await {
+                    Ok(response) => return Ok(response),
+                    Err(held_back) => failover = held_back,
+                },
+                Answered::Download {
+                    lease,
+                    status,
+                    headers,
+                    upstream,
+                } => {
+                    log_served(ctx, &lease, failover.made, status.as_u16(), true);
+                    let mut record = ledger::draft(ctx, &failover.attempts);
+                    ledger::served_by(&mut record, &lease, OutcomeClass::Success);
+                    record.status = status.as_u16();
+                    record.outcome = RequestOutcome::Success;
+                    record.ttft_ms = Some(record.latency_ms);
+                    self.settle_for(ctx, record);
+                    let served_by = Some(lease.key_id().clone());
+                    return Ok(Response {
+                        status,
+                        headers: client_response_headers(&headers),
+                        body: ResponseBody::Stream(stream::passthrough(upstream, lease)),
+                        served_by,
+                    });
+                }
+                Answered::Whole {
+                    lease,
+                    status,
+                    headers,
+                    body,
+                    outcome,
+                } => {
+                    log_served(ctx, &lease, failover.made, status.as_u16(), false);
+                    self.settle_buffered(ctx, &failover.attempts, &lease, status, &outcome, &body);
+                    return Ok(Response {
+                        status,
+                        headers: client_response_headers(&headers),
+                        body: ResponseBody::Full(body),
+                        served_by: Some(lease.key_id().clone()),
+                    });
+                }
+            }
         }
     }
 
-    /// One upstream call. `prior` are this request's failed attempts so far (for the record).
-    async fn attempt(
+    /// Commits a stream: at once, or with a first-event hold once content has started (or the
+    /// hold ran out). A held stream that fails before that hands the loop's state back.
+    async fn commit(
+        &self,
+        ctx: &Arc<RequestCtx>,
+        opened: Opened,
+        failover: Failover,
+    ) -> Result<Response, Failover> {
+        let status = opened.status;
+        let headers = client_response_headers(&opened.headers);
+        let attempt = failover.made;
+        let mut relaying = Relaying::new(
+            self.clone(),
+            Arc::clone(ctx),
+            failover,
+            Leg::new(opened, false),
+        );
+        let hold = self.inner.config.first_event_hold;
+        if !hold.is_zero() && !relaying.hold(hold).await {
+            return Err(relaying.into_failover());
+        }
+        let served_by = relaying.lease().map(|lease| lease.key_id().clone());
+        if let Some(lease) = relaying.lease() {
+            log_served(ctx, lease, attempt, status.as_u16(), true);
+        }
+        Ok(Response {
+            status,
+            headers,
+            body: ResponseBody::Stream(relaying.into_body()),
+            served_by,
+        })
+    }
+
+    /// Tries credentials until one gives an answer the client may have, or the loop ends.
+    /// Once the client has its status line, an answer that is not an event stream counts as a
+    /// failed attempt: it cannot continue the stream the client is reading.
+    pub(super) async fn next_answer(
         &self,
         ctx: &RequestCtx,
-        lease: Lease,
-        number: u32,
-        prior: &[AttemptFailure],
-    ) -> Attempted {
+        failover: &mut Failover,
+    ) -> Result<Answered, Stop> {
+        loop {
+            let lease = self.next_lease(ctx, failover)?;
+            let group = lease.group().cloned();
+            match self.call(ctx, lease).await {
+                Called::Answered(Answered::Stream(opened)) => {
+                    return Ok(Answered::Stream(opened));
+                }
+                Called::Answered(Answered::Whole {
+                    lease,
+                    status,
+                    outcome,
+                    ..
+                }) if failover.committed => {
+                    let class = match outcome.class {
+                        OutcomeClass::Success => OutcomeClass::ServerError,
+                        class => class,
+                    };
+                    let failure = AttemptFailure {
+                        key_id: lease.key_id().clone(),
+                        key_name: lease.name().to_owned(),
+                        outcome: Outcome { class, ..outcome },
+                        detail: format!(
+                            "upstream answered {} without an event stream",
+                            status.as_u16()
+                        ),
+                    };
+                    failover.failed(ctx, failure, None, group);
+                }
+                Called::Answered(answered) => return Ok(answered),
+                Called::Failed(failure, answer) => failover.failed(ctx, failure, answer, group),
+            }
+        }
+    }
+
+    /// The credential for the next attempt, if the request may have one.
+    fn next_lease(&self, ctx: &RequestCtx, failover: &mut Failover) -> Result<Lease, Stop> {
+        let inner = &self.inner;
+        let limit = if failover.pinned.is_some() {
+            1
+        } else {
+            inner.config.max_attempts
+        };
+        if failover.made >= limit {
+            return Err(Stop::Exhausted);
+        }
+        if failover.made > 0 {
+            if Instant::now() >= ctx.deadline {
+                return Err(Stop::Exhausted);
+            }
+            if !inner.budget.try_withdraw(now_ms()) {
+                tracing::warn!(request_id = %ctx.request_id, "retry budget exhausted; not failing over");
+                return Err(Stop::Exhausted);
+            }
+        }
+        let lease = match &failover.pinned {
+            Some(key) => inner.pool.lease_key(key).ok_or(Stop::KeyGone)?,
+            None => {
+                let pick = Pick {
+                    session: ctx.session.as_deref(),
+                    exclude: &failover.tried,
+                    avoid_groups: &failover.avoid_groups,
+                };
+                match inner.pool.acquire(&pick, now_ms()) {
+                    Ok(lease) => lease,
+                    Err(pool::Error::NoKeyAvailable { retry_at, skipped }) => {
+                        if failover.attempts.is_empty() {
+                            tracing::warn!(
+                                request_id = %ctx.request_id,
+                                skipped = %describe_skips(&skipped),
+                                "no credential available"
+                            );
+                            return Err(Stop::NoKey { retry_at, skipped });
+                        }
+                        failover.pool_retry_at = retry_at;
+                        return Err(Stop::Exhausted);
+                    }
+                }
+            }
+        };
+        failover.made += 1;
+        failover.tried.push(lease.key_id().clone());
+        Ok(lease)
+    }
+
+    /// One upstream call, classified. Failures are reported to the pool here; answers are
+    /// reported here too, except streams, whose outcome is known only at their end.
+    async fn call(&self, ctx: &RequestCtx, lease: Lease) -> Called {
         let inner = &self.inner;
         let timeout = ctx.deadline.saturating_duration_since(Instant::now());
         let sent = inner
@@ -151,7 +383,8 @@ impl Relay {
             Ok(response) => response,
             Err(e) => {
                 let outcome = classify_transport(&e);
-                return self.failed(lease, outcome, e.to_string(), None);
+                let failure = self.fail_attempt(lease, outcome, e.to_string());
+                return Called::Failed(failure, None);
             }
         };
         let status = response.status();
@@ -159,74 +392,23 @@ impl Relay {
 
         if status.is_success() && ctx.kind == CallKind::Generate && is_event_stream(&headers) {
             let head = classify(status, &headers, b"", now_ms());
-            let mut relaying = Relaying::new(
-                Box::pin(response.bytes_stream()),
-                Carriage {
-                    lease,
-                    pool: inner.pool.clone(),
-                    head,
-                    request_id: ctx.request_id.clone(),
-                    idle: inner.config.stream_idle_timeout,
-                    started: ctx.started,
-                    record: ledger::draft(ctx, prior),
-                    accountant: inner.accountant.clone(),
-                },
-            );
-            return match relaying
-                .hold(inner.config.first_event_hold, ctx.deadline)
-                .await
-            {
-                Ok(()) => {
-                    let served_by = relaying.lease().map(|l| l.key_id().clone());
-                    if let Some(lease) = relaying.lease() {
-                        log_served(ctx, lease, number, status.as_u16(), true);
-                    }
-                    Attempted::Served(Response {
-                        status,
-                        headers: client_response_headers(&headers),
-                        body: ResponseBody::Stream(relaying.into_body()),
-                        served_by,
-                    })
-                }
-                Err(failure) => {
-                    let key_id = relaying.lease().map(|l| l.key_id().clone());
-                    let key_name = relaying
-                        .lease()
-                        .map(|l| l.name().to_owned())
-                        .unwrap_or_default();
-                    relaying.abandon(&failure.outcome);
-                    Attempted::Failed(
-                        AttemptFailure {
-                            key_id: key_id.unwrap_or_else(|| KeyId::new("unknown")),
-                            key_name,
-                            outcome: failure.outcome,
-                            detail: failure.detail,
-                        },
-                        None,
-                    )
-                }
-            };
+            return Called::Answered(Answered::Stream(Opened {
+                lease,
+                status,
+                headers,
+                upstream: Box::pin(response.bytes_stream()),
+                head,
+            }));
         }
 
         if status.is_success() && ctx.kind == CallKind::Download {
             let outcome = classify(status, &headers, b"", now_ms());
             inner.pool.report(&lease, &outcome, now_ms());
-            log_served(ctx, &lease, number, status.as_u16(), true);
-            let mut record = ledger::draft(ctx, prior);
-            ledger::served_by(&mut record, &lease, outcome.class);
-            record.status = status.as_u16();
-            record.outcome = RequestOutcome::Success;
-            record.ttft_ms = Some(record.latency_ms);
-            self.settle_for(ctx, record);
-            let served_by = Some(lease.key_id().clone());
-            return Attempted::Served(Response {
+            return Called::Answered(Answered::Download {
+                lease,
                 status,
-                headers: client_response_headers(&headers),
-                body: ResponseBody::Stream(stream::passthrough(
-                    Box::pin(response.bytes_stream()),
-                    lease,
-                )),
-                served_by,
+                headers,
+                upstream: Box::pin(response.bytes_stream()),
             });
         }
 
@@ -234,20 +416,20 @@ impl Relay {
             Ok(body) => body,
             Err(class) => {
                 let detail = format!("reading the {} body failed", status.as_u16());
-                return self.failed(lease, Outcome::of(class), detail, None);
+                let failure = self.fail_attempt(lease, Outcome::of(class), detail);
+                return Called::Failed(failure, None);
             }
         };
         let outcome = classify(status, &headers, &body, now_ms());
         inner.pool.report(&lease, &outcome, now_ms());
         match outcome.class {
             OutcomeClass::Success | OutcomeClass::ClientError => {
-                log_served(ctx, &lease, number, status.as_u16(), false);
-                self.settle_buffered(ctx, prior, &lease, status.as_u16(), &outcome, &body);
-                Attempted::Served(Response {
+                Called::Answered(Answered::Whole {
+                    lease,
                     status,
-                    headers: client_response_headers(&headers),
-                    body: ResponseBody::Full(body),
-                    served_by: Some(lease.key_id().clone()),
+                    headers,
+                    body,
+                    outcome,
                 })
             }
             _ => {
@@ -257,15 +439,29 @@ impl Relay {
                     outcome,
                     detail: format!("upstream answered {}", status.as_u16()),
                 };
-                Attempted::Failed(
-                    failure,
-                    Some(Box::new(Answer {
-                        status,
-                        headers: client_response_headers(&headers),
-                        body,
-                    })),
-                )
+                let answer = Answer {
+                    status,
+                    headers: client_response_headers(&headers),
+                    body,
+                };
+                Called::Failed(failure, Some(Box::new(answer)))
             }
+        }
+    }
+
+    /// Reports a failed attempt to the pool (which releases the credential) and describes it.
+    pub(super) fn fail_attempt(
+        &self,
+        lease: Lease,
+        outcome: Outcome,
+        detail: String,
+    ) -> AttemptFailure {
+        self.inner.pool.report(&lease, &outcome, now_ms());
+        AttemptFailure {
+            key_id: lease.key_id().clone(),
+            key_name: lease.name().to_owned(),
+            outcome,
+            detail,
         }
     }
 
@@ -275,13 +471,13 @@ impl Relay {
         ctx: &RequestCtx,
         prior: &[AttemptFailure],
         lease: &Lease,
-        status: u16,
+        status: StatusCode,
         outcome: &Outcome,
         body: &[u8],
     ) {
         let mut record = ledger::draft(ctx, prior);
         ledger::served_by(&mut record, lease, outcome.class);
-        record.status = status;
+        record.status = status.as_u16();
         record.ttft_ms = Some(record.latency_ms);
         if outcome.class == OutcomeClass::Success {
             record.outcome = RequestOutcome::Success;
@@ -296,25 +492,6 @@ impl Relay {
             record.outcome = RequestOutcome::ClientError;
         }
         self.settle_for(ctx, record);
-    }
-
-    fn failed(
-        &self,
-        lease: Lease,
-        outcome: Outcome,
-        detail: String,
-        answer: Option<Box<Answer>>,
-    ) -> Attempted {
-        self.inner.pool.report(&lease, &outcome, now_ms());
-        Attempted::Failed(
-            AttemptFailure {
-                key_id: lease.key_id().clone(),
-                key_name: lease.name().to_owned(),
-                outcome,
-                detail,
-            },
-            answer,
-        )
     }
 }
 
@@ -349,10 +526,7 @@ async fn read_bounded(
     }
 }
 
-fn soonest(
-    pool_retry_at: Option<crate::types::EpochMs>,
-    attempts: &[AttemptFailure],
-) -> Option<crate::types::EpochMs> {
+fn soonest(pool_retry_at: Option<EpochMs>, attempts: &[AttemptFailure]) -> Option<EpochMs> {
     attempts
         .iter()
         .filter_map(|a| a.outcome.retry_at_ms)

@@ -3,6 +3,8 @@
 //! batch → credential affinity is kept in the store. A batch is visible only to the client that
 //! created it. `results_url` is rewritten to point at the gateway, since SDKs follow it as given.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::Method;
 use keyloop_wire::anthropic::batch;
@@ -29,7 +31,11 @@ pub enum BatchOp {
 }
 
 impl Relay {
-    pub async fn create_batch(&self, ctx: &RequestCtx, base_url: &str) -> Result<Response, Error> {
+    pub async fn create_batch(
+        &self,
+        ctx: &Arc<RequestCtx>,
+        base_url: &str,
+    ) -> Result<Response, Error> {
         let mut response = self.forward(ctx).await?;
         if !response.status.is_success() {
             return Ok(response);
@@ -55,7 +61,7 @@ impl Relay {
 
     pub async fn batch_call(
         &self,
-        ctx: &RequestCtx,
+        ctx: &Arc<RequestCtx>,
         id: &str,
         op: BatchOp,
         base_url: &str,
@@ -93,7 +99,7 @@ impl Relay {
         let has_more = rows.len() as i64 > want;
         let rows = &rows[..rows.len().min(want as usize)];
         let fetches = rows.iter().map(|row| async move {
-            let one = RequestCtx {
+            let one = Arc::new(RequestCtx {
                 request_id: ctx.request_id.clone(),
                 method: Method::GET,
                 path_and_query: format!("/v1/messages/batches/{}", row.id),
@@ -109,7 +115,7 @@ impl Relay {
                 recorded: false,
                 started: ctx.started,
                 deadline: ctx.deadline,
-            };
+            });
             self.forward_pinned(&one, &KeyId::new(row.key_id.clone()))
                 .await
         });

@@ -31,6 +31,9 @@ pub enum CallKind {
     Download,
 }
 
+/// Built once by the edge and shared behind an `Arc`: a stream that fails before its first
+/// content event resumes the request's failover loop from its body, long after the handler
+/// has returned.
 pub struct RequestCtx {
     pub request_id: Arc<str>,
     pub method: Method,

@@ -1,5 +1,5 @@
 //! One request's life: choose a credential, call upstream, classify the outcome, fail over
-//! before commit, stream after it. Knows `http` types but no server framework and no backend.
+//! before commit (and, for a stream, until its first content event), stream after it. Knows `http` types but no server framework and no backend.
 
 mod attempt;
 mod batches;
