@@ -196,6 +196,22 @@ impl Config {
                 format!("must start with http:// or https://, got {base_url:?}"),
             ));
         }
+        let parsed = base_url.parse::<http::Uri>().ok();
+        if parsed
+            .as_ref()
+            .is_none_or(|uri| uri.host().is_none_or(str::is_empty))
+        {
+            return Err(invalid(
+                "upstream.base-url",
+                format!("is not a URL with a host: {base_url:?}"),
+            ));
+        }
+        if parsed.is_some_and(|uri| uri.query().is_some()) {
+            return Err(invalid(
+                "upstream.base-url",
+                "must not carry a query (keyloop appends the client's path and query)",
+            ));
+        }
         if base_url.ends_with("/v1") {
             return Err(invalid(
                 "upstream.base-url",

@@ -62,6 +62,15 @@ fn bad_values_name_their_field() {
             "[upstream]\nbase-url = \"https://api.anthropic.com/v1\"\n",
             "upstream.base-url",
         ),
+        ("[upstream]\nbase-url = \"https://\"\n", "upstream.base-url"),
+        (
+            "[upstream]\nbase-url = \"http://api.example com\"\n",
+            "upstream.base-url",
+        ),
+        (
+            "[upstream]\nbase-url = \"https://proxy.example/anthropic?x=1\"\n",
+            "upstream.base-url",
+        ),
         ("[upstream]\nmax-attempts = 0\n", "upstream.max-attempts"),
         (
             "[server]\nbody-limit-bytes = \"big\"\n",

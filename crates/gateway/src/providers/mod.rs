@@ -16,15 +16,3 @@ pub enum Error {
     #[error("the connection to the upstream failed")]
     Transport,
 }
-
-impl Error {
-    pub fn from_reqwest(e: &reqwest::Error) -> Self {
-        if e.is_timeout() {
-            Self::Timeout
-        } else if e.is_connect() {
-            Self::Connect
-        } else {
-            Self::Transport
-        }
-    }
-}

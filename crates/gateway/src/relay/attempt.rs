@@ -9,6 +9,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::ledger;
@@ -387,8 +389,8 @@ impl Relay {
                 return Called::Failed(failure, None);
             }
         };
-        let status = response.status();
-        let headers = response.headers().clone();
+        let (parts, body) = response.into_parts();
+        let (status, headers) = (parts.status, parts.headers);
 
         if status.is_success() && ctx.kind == CallKind::Generate && is_event_stream(&headers) {
             let head = classify(status, &headers, b"", now_ms());
@@ -396,7 +398,7 @@ impl Relay {
                 lease,
                 status,
                 headers,
-                upstream: Box::pin(response.bytes_stream()),
+                upstream: Box::pin(body.into_data_stream()),
                 head,
             }));
         }
@@ -408,11 +410,11 @@ impl Relay {
                 lease,
                 status,
                 headers,
-                upstream: Box::pin(response.bytes_stream()),
+                upstream: Box::pin(body.into_data_stream()),
             });
         }
 
-        let body = match read_bounded(response, inner.config.response_limit, ctx.deadline).await {
+        let body = match read_bounded(body, inner.config.response_limit, ctx.deadline).await {
             Ok(body) => body,
             Err(class) => {
                 let detail = format!("reading the {} body failed", status.as_u16());
@@ -505,12 +507,12 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
 /// Reads a whole (bounded) body before the client sees a status line, so a body cut half-way
 /// can still fail over and never reaches the client as a 200.
 async fn read_bounded(
-    response: reqwest::Response,
+    upstream: Incoming,
     limit: usize,
     deadline: Instant,
 ) -> Result<Bytes, OutcomeClass> {
     let mut body = BytesMut::new();
-    let mut chunks = response.bytes_stream();
+    let mut chunks = upstream.into_data_stream();
     loop {
         match tokio::time::timeout_at(deadline, chunks.next()).await {
             Err(_) => return Err(OutcomeClass::Timeout),

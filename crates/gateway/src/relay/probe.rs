@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -105,17 +106,16 @@ pub async fn check(
 ) -> Outcome {
     match upstream.probe(credential, model, timeout).await {
         Ok(response) => {
-            let status = response.status();
-            let headers = response.headers().clone();
+            let (parts, upstream) = response.into_parts();
             let mut body = Vec::new();
-            let mut chunks = response.bytes_stream();
+            let mut chunks = upstream.into_data_stream();
             while let Some(Ok(chunk)) = chunks.next().await {
                 if body.len() + chunk.len() > PROBE_BODY_LIMIT {
                     break;
                 }
                 body.extend_from_slice(&chunk);
             }
-            classify(status, &headers, &body, now_ms())
+            classify(parts.status, &parts.headers, &body, now_ms())
         }
         Err(e) => classify_transport(&e),
     }

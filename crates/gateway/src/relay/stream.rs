@@ -36,7 +36,7 @@ use crate::pool::Lease;
 use crate::types::{Outcome, OutcomeClass, now_ms};
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
-pub type UpstreamStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+pub type UpstreamStream = Pin<Box<dyn Stream<Item = Result<Bytes, hyper::Error>> + Send>>;
 
 /// One upstream event stream and what has been seen of it.
 pub(super) struct Leg {
@@ -103,7 +103,7 @@ enum Read {
 }
 
 impl Read {
-    fn of(read: Result<Option<reqwest::Result<Bytes>>, tokio::time::error::Elapsed>) -> Self {
+    fn of(read: Result<Option<Result<Bytes, hyper::Error>>, tokio::time::error::Elapsed>) -> Self {
         match read {
             Ok(Some(Ok(chunk))) => Self::Chunk(chunk),
             Ok(Some(Err(_))) => Self::Broke,
