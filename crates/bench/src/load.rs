@@ -68,6 +68,27 @@ impl Oha<'_> {
         connections: u32,
         duration: Duration,
     ) -> anyhow::Result<LoadResult> {
+        let mut command = self.command(target, rate, connections);
+        command.args(["-z", &format!("{}ms", duration.as_millis())]);
+        command.arg(&target.url);
+        parse(&command.output().context("cannot run oha")?)
+    }
+
+    /// `requests` requests to `target` as fast as `connections` allow (closed loop).
+    pub fn run_requests(
+        &self,
+        target: &Target,
+        connections: u32,
+        requests: u64,
+    ) -> anyhow::Result<LoadResult> {
+        let mut command = self.command(target, None, connections);
+        command.args(["-n", &requests.to_string()]);
+        command.arg(&target.url);
+        parse(&command.output().context("cannot run oha")?)
+    }
+
+    /// oha with the request, the connections and the rate; the run's length and the URL follow.
+    fn command(&self, target: &Target, rate: Option<u32>, connections: u32) -> Command {
         let mut command = pinned(self.core, self.bin);
         command
             .args(["--no-tui", "--output-format", "json"])
@@ -75,16 +96,14 @@ impl Oha<'_> {
             .args(["-H", "content-type: application/json"])
             .args(["-H", "anthropic-version: 2023-06-01"])
             .args(["-d", &request_body()])
-            .args(["-c", &connections.to_string()])
-            .args(["-z", &format!("{}ms", duration.as_millis())]);
+            .args(["-c", &connections.to_string()]);
         if let Some(key) = &target.api_key {
             command.args(["-H", &format!("x-api-key: {key}")]);
         }
         if let Some(rate) = rate {
             command.args(["-q", &rate.to_string(), "--latency-correction"]);
         }
-        command.arg(&target.url);
-        parse(&command.output().context("cannot run oha")?)
+        command
     }
 }
 

@@ -2,11 +2,18 @@
 //! on one machine with interleaved rounds, and printed as one table against the budget.
 //! `bench/run` builds the binaries, installs the load generator and calls this.
 //!
-//! Usage: `keyloop-bench --keyloop BIN --oha BIN [--rounds N] [--seconds S] [--out FILE.md]`
+//! Usage: `keyloop-bench --keyloop BIN --oha BIN [--rounds N] [--seconds S] [--out FILE.md]
+//! [--soak-requests N] [--stages load,streams,failover,soak]`
+//!
+//! - `--soak-requests N`: requests in the soak (default 1,000,000; 0 skips it).
+//! - `--stages LIST`: which measures to run, comma-separated (default all four). Idle RSS and
+//!   start-up are measured in every run. `load` is the fixed rates, max throughput and CPU;
+//!   `streams` the streaming probe; `failover` the 429 scenario; `soak` the memory soak.
 
 mod load;
 mod procs;
 mod report;
+mod soak;
 mod streams;
 
 use std::path::PathBuf;
@@ -26,6 +33,42 @@ struct Args {
     rounds: usize,
     seconds: u64,
     out: Option<PathBuf>,
+    soak_requests: u64,
+    stages: Vec<Stage>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Load,
+    Streams,
+    Failover,
+    Soak,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [Stage::Load, Stage::Streams, Stage::Failover, Stage::Soak];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Load => "load",
+            Stage::Streams => "streams",
+            Stage::Failover => "failover",
+            Stage::Soak => "soak",
+        }
+    }
+
+    fn parse_list(list: &str) -> anyhow::Result<Vec<Stage>> {
+        list.split(',')
+            .map(|name| {
+                Stage::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == name.trim())
+                    .with_context(|| {
+                        format!("unknown stage {name:?}; stages: load, streams, failover, soak")
+                    })
+            })
+            .collect()
+    }
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -35,6 +78,8 @@ fn args() -> anyhow::Result<Args> {
         rounds: 3,
         seconds: 10,
         out: None,
+        soak_requests: 1_000_000,
+        stages: Stage::ALL.to_vec(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,6 +90,8 @@ fn args() -> anyhow::Result<Args> {
             "--rounds" => args.rounds = value()?.parse()?,
             "--seconds" => args.seconds = value()?.parse()?,
             "--out" => args.out = Some(value()?.into()),
+            "--soak-requests" => args.soak_requests = value()?.replace('_', "").parse()?,
+            "--stages" => args.stages = Stage::parse_list(&value()?)?,
             other => bail!("unknown flag {other}; see the top of crates/bench/src/main.rs"),
         }
     }
@@ -90,6 +137,13 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let mut figures = Figures {
         pinning: pinning.describe(),
+        rounds: args.rounds,
+        stages: args
+            .stages
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         first_served: gateway.first_served,
         ..Figures::default()
     };
@@ -105,76 +159,94 @@ async fn main() -> anyhow::Result<()> {
     oha.run(&direct, None, 64, Duration::from_secs(2))?;
     oha.run(&through, None, 64, Duration::from_secs(2))?;
 
-    for round in 1..=args.rounds {
-        eprintln!("round {round}/{}", args.rounds);
-        for rate in [500, 2000] {
-            figures.fixed_direct.entry(rate).or_default().push(oha.run(
-                &direct,
-                Some(rate),
-                64,
-                seconds,
-            )?);
-            let (result, cpu) =
-                measured(&gateway.proc, || oha.run(&through, Some(rate), 64, seconds))?;
-            figures
-                .cpu_us_per_request
-                .entry(rate)
-                .or_default()
-                .push(cpu * 1e6 / result.requests.max(1) as f64);
-            figures.fixed_keyloop.entry(rate).or_default().push(result);
-        }
-        figures
-            .max_direct
-            .push(oha.run(&direct, None, 64, seconds)?);
-        figures
-            .max_keyloop
-            .push(oha.run(&through, None, 64, seconds)?);
-        figures.rss_load_kb = figures.rss_load_kb.max(gateway.proc.rss_kb());
-    }
-
-    for streams in [200, 2000] {
+    let runs = |stage| args.stages.contains(&stage);
+    if runs(Stage::Load) {
         for round in 1..=args.rounds {
-            eprintln!("streams {streams}, round {round}/{}", args.rounds);
-            let probe = |target| Probe {
-                target,
-                streams,
-                events: 50,
-                interval: Duration::from_millis(10),
-            };
-            let stats = probe(&direct).run(|| {}).await;
+            eprintln!("round {round}/{}", args.rounds);
+            for rate in [500, 2000] {
+                figures.fixed_direct.entry(rate).or_default().push(oha.run(
+                    &direct,
+                    Some(rate),
+                    64,
+                    seconds,
+                )?);
+                let (result, cpu) =
+                    measured(&gateway.proc, || oha.run(&through, Some(rate), 64, seconds))?;
+                figures
+                    .cpu_us_per_request
+                    .entry(rate)
+                    .or_default()
+                    .push(cpu * 1e6 / result.requests.max(1) as f64);
+                figures.fixed_keyloop.entry(rate).or_default().push(result);
+            }
             figures
-                .streams_direct
-                .entry(streams)
-                .or_default()
-                .push(stats);
-            let rss = Arc::new(Mutex::new(0u64));
-            let (pid_rss, seen) = (gateway.proc.pid, rss.clone());
-            let stats = probe(&through)
-                .run(move || *seen.lock().unwrap() = procs::rss_of(pid_rss))
-                .await;
-            let peak = *rss.lock().unwrap();
-            let slot = figures.rss_streams_kb.entry(streams).or_default();
-            *slot = (*slot).max(peak);
+                .max_direct
+                .push(oha.run(&direct, None, 64, seconds)?);
             figures
-                .streams_keyloop
-                .entry(streams)
-                .or_default()
-                .push(stats);
+                .max_keyloop
+                .push(oha.run(&through, None, 64, seconds)?);
+            figures.rss_load_kb = figures.rss_load_kb.max(gateway.proc.rss_kb());
         }
     }
 
-    // Failover: one credential of three answers 429 to half its requests.
-    chaos(upstream_port, 0.5).await?;
-    for round in 1..=args.rounds {
-        eprintln!("failover, round {round}/{}", args.rounds);
-        figures
-            .failover_direct
-            .push(oha.run(&direct, Some(2000), 64, seconds)?);
-        figures
-            .failover_keyloop
-            .push(oha.run(&through, Some(2000), 64, seconds)?);
+    if runs(Stage::Streams) {
+        for streams in [200, 2000] {
+            for round in 1..=args.rounds {
+                eprintln!("streams {streams}, round {round}/{}", args.rounds);
+                let probe = |target| Probe {
+                    target,
+                    streams,
+                    events: 50,
+                    interval: Duration::from_millis(10),
+                };
+                let stats = probe(&direct).run(|| {}).await;
+                figures
+                    .streams_direct
+                    .entry(streams)
+                    .or_default()
+                    .push(stats);
+                let rss = Arc::new(Mutex::new(0u64));
+                let (pid_rss, seen) = (gateway.proc.pid, rss.clone());
+                let stats = probe(&through)
+                    .run(move || *seen.lock().unwrap() = procs::rss_of(pid_rss))
+                    .await;
+                let peak = *rss.lock().unwrap();
+                let slot = figures.rss_streams_kb.entry(streams).or_default();
+                *slot = (*slot).max(peak);
+                figures
+                    .streams_keyloop
+                    .entry(streams)
+                    .or_default()
+                    .push(stats);
+            }
+        }
     }
-    chaos(upstream_port, 0.0).await?;
+
+    if runs(Stage::Failover) {
+        // Failover: one credential of three answers 429 to half its requests.
+        chaos(upstream_port, 0.5).await?;
+        for round in 1..=args.rounds {
+            eprintln!("failover, round {round}/{}", args.rounds);
+            figures
+                .failover_direct
+                .push(oha.run(&direct, Some(2000), 64, seconds)?);
+            figures
+                .failover_keyloop
+                .push(oha.run(&through, Some(2000), 64, seconds)?);
+        }
+        chaos(upstream_port, 0.0).await?;
+    }
+
+    // Last, so that its million ledger rows weigh on no other measure.
+    if runs(Stage::Soak) && args.soak_requests > 0 {
+        eprintln!("soak, {} requests", args.soak_requests);
+        figures.soak = Some(soak::run(
+            &oha,
+            &through,
+            &gateway.proc,
+            args.soak_requests,
+        )?);
+    }
 
     let table = report::render(&figures);
     println!("{table}");

@@ -6,11 +6,15 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::load::LoadResult;
+use crate::soak::{FLAT_GROWTH_PCT, SoakResult};
 use crate::streams::StreamStats;
 
 #[derive(Default)]
 pub struct Figures {
     pub pinning: String,
+    pub rounds: usize,
+    /// The stages run, comma-separated.
+    pub stages: String,
     pub first_served: Duration,
     pub rss_idle_kb: u64,
     pub rss_load_kb: u64,
@@ -26,6 +30,7 @@ pub struct Figures {
     pub streams_keyloop: BTreeMap<usize, Vec<StreamStats>>,
     pub failover_direct: Vec<LoadResult>,
     pub failover_keyloop: Vec<LoadResult>,
+    pub soak: Option<SoakResult>,
 }
 
 pub fn median(values: &mut [f64]) -> f64 {
@@ -70,6 +75,8 @@ fn ms(v: f64) -> String {
 
 fn rows(f: &Figures) -> Vec<Row> {
     let mut rows = Vec::new();
+    // A stage that was not run (`--stages`) leaves its figures empty and gets no rows.
+    let load_ran = !f.max_keyloop.is_empty();
     for (rate, direct) in &f.fixed_direct {
         let keyloop = &f.fixed_keyloop[rate];
         for (name, pick, budget) in [
@@ -109,18 +116,20 @@ fn rows(f: &Figures) -> Vec<Row> {
             met: (*rate == 2000).then_some(cpu <= 60.0),
         });
     }
-    let (d, k) = (
-        med(&f.max_direct, |r| r.requests_per_sec),
-        med(&f.max_keyloop, |r| r.requests_per_sec),
-    );
-    rows.push(Row {
-        what: "max throughput, 64 connections".into(),
-        direct: format!("{d:.0} req/s"),
-        keyloop: format!("{k:.0} req/s"),
-        cost: format!("{:.0} % of direct", 100.0 * k / d),
-        budget: "≥ 50 %".into(),
-        met: Some(k / d >= 0.5),
-    });
+    if load_ran {
+        let (d, k) = (
+            med(&f.max_direct, |r| r.requests_per_sec),
+            med(&f.max_keyloop, |r| r.requests_per_sec),
+        );
+        rows.push(Row {
+            what: "max throughput, 64 connections".into(),
+            direct: format!("{d:.0} req/s"),
+            keyloop: format!("{k:.0} req/s"),
+            cost: format!("{:.0} % of direct", 100.0 * k / d),
+            budget: "≥ 50 %".into(),
+            met: Some(k / d >= 0.5),
+        });
+    }
     for (streams, direct) in &f.streams_direct {
         let keyloop = &f.streams_keyloop[streams];
         let ttfb = |s: &StreamStats| percentile(&s.ttfb_ms, 0.5);
@@ -166,14 +175,16 @@ fn rows(f: &Figures) -> Vec<Row> {
         not_ok(&mut f.fixed_direct.values().flatten().chain(&f.max_direct)),
         not_ok(&mut f.fixed_keyloop.values().flatten().chain(&f.max_keyloop)),
     );
-    rows.push(Row {
-        what: "answers other than 200 (load runs above)".into(),
-        direct: bad_direct.to_string(),
-        keyloop: bad_keyloop.to_string(),
-        cost: String::new(),
-        budget: "0".into(),
-        met: Some(bad_direct == 0 && bad_keyloop == 0),
-    });
+    if load_ran {
+        rows.push(Row {
+            what: "answers other than 200 (load runs above)".into(),
+            direct: bad_direct.to_string(),
+            keyloop: bad_keyloop.to_string(),
+            cost: String::new(),
+            budget: "0".into(),
+            met: Some(bad_direct == 0 && bad_keyloop == 0),
+        });
+    }
     let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
     rows.push(Row {
         what: "keyloop RSS idle".into(),
@@ -183,14 +194,16 @@ fn rows(f: &Figures) -> Vec<Row> {
         budget: "≤ 15 MB".into(),
         met: Some(f.rss_idle_kb <= 15 * 1024),
     });
-    rows.push(Row {
-        what: "keyloop RSS after the load rounds".into(),
-        direct: String::new(),
-        keyloop: mb(f.rss_load_kb),
-        cost: String::new(),
-        budget: String::new(),
-        met: None,
-    });
+    if load_ran {
+        rows.push(Row {
+            what: "keyloop RSS after the load rounds".into(),
+            direct: String::new(),
+            keyloop: mb(f.rss_load_kb),
+            cost: String::new(),
+            budget: String::new(),
+            met: None,
+        });
+    }
     for (streams, kb) in &f.rss_streams_kb {
         let budget = if *streams <= 200 { 30 } else { 150 };
         rows.push(Row {
@@ -201,6 +214,9 @@ fn rows(f: &Figures) -> Vec<Row> {
             budget: format!("≤ {budget} MB"),
             met: Some(*kb <= budget * 1024),
         });
+    }
+    if let Some(soak) = &f.soak {
+        rows.extend(soak_rows(soak));
     }
     rows.push(Row {
         what: "first request served after start".into(),
@@ -226,6 +242,52 @@ fn rows(f: &Figures) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// Memory after warm-up and at the end of the soak, and the soak's throughput and errors.
+fn soak_rows(soak: &SoakResult) -> [Row; 2] {
+    let n = thousands(soak.requests());
+    let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
+    [
+        Row {
+            what: format!("keyloop RSS, soak of {n} req: after warm-up → end"),
+            direct: String::new(),
+            keyloop: format!("{} → {}", mb(soak.warm_kb()), mb(soak.end_kb())),
+            cost: format!(
+                "{:+.1} MB ({:+.1} %): {}",
+                soak.growth_kb() as f64 / 1024.0,
+                soak.growth_pct(),
+                if soak.flat() { "flat" } else { "growing" }
+            ),
+            budget: format!("flat (≤ +{FLAT_GROWTH_PCT} %)"),
+            met: Some(soak.flat()),
+        },
+        Row {
+            what: format!("soak of {n} req, 64 connections"),
+            direct: String::new(),
+            keyloop: format!("{:.0} req/s", soak.requests_per_sec()),
+            cost: format!(
+                "{:.0} s, answers other than 200: {}",
+                soak.duration().as_secs_f64(),
+                soak.not_ok()
+            ),
+            budget: "0 errors".into(),
+            met: Some(soak.not_ok() == 0),
+        },
+    ]
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The table, aligned for a terminal (and valid Markdown).
@@ -299,15 +361,45 @@ pub fn markdown(f: &Figures, table: &str) -> String {
         })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rounds = f.max_keyloop.len();
+    let soak = f.soak.as_ref().map_or(String::new(), |soak| {
+        let readings = soak
+            .samples
+            .iter()
+            .map(|s| format!("{}: {:.1}", thousands(s.requests), s.rss_kb as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "- soak: {} requests through keyloop as fast as 64 connections go, in {} slices; \
+             keyloop's RSS (requests sent: MB) {readings}. \
+             Growth is counted after the first slice (warm-up); flat is ≤ +{FLAT_GROWTH_PCT} %\n",
+            thousands(soak.requests()),
+            soak.slices.len(),
+        )
+    });
     format!(
         "# Gateway benchmark\n\n\
          - commit `{commit}`; {cores} cores ({cpu}); {}\n\
-         - {rounds} interleaved rounds (direct, then through keyloop, per measure); medians shown\n\
+         - stages: {}\n\
+         - {} interleaved rounds (direct, then through keyloop, per measure); medians shown\n\
          - non-streaming: ~1 KB Messages requests, oha with 64 connections; fixed rates are open \
          loop with latency from the scheduled send time (`--latency-correction`)\n\
          - streaming: every stream starts at once and asks for 50 text deltas 10 ms apart\n\
-         - accounting on (SQLite ledger in a temp dir); three credentials\n\n{table}",
-        f.pinning
+         - accounting on (SQLite ledger in a temp dir); three credentials\n\
+         {soak}\n{table}",
+        f.pinning, f.stages, f.rounds,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
 }

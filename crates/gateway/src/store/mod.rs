@@ -22,6 +22,9 @@ pub use ledger::{
     Bucket, FAILURE_CLASSES, GroupBy, HISTOGRAM_BUCKETS, HOUR_MS, Histogram, LATENCY_BOUNDS_MS,
     Ledger, LogFilter, MINUTE_MS, Purged, Retention, RollupQuery, RollupRow, UsageRow,
 };
+/// The ledger writer's in-memory encoding of a batch, for `benches/ledger_encode.rs`; not an API.
+#[doc(hidden)]
+pub use sqlite_ledger::bench;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

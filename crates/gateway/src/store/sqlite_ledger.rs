@@ -358,42 +358,92 @@ async fn insert_records(
 ) -> Result<HashSet<String>> {
     let mut inserted = HashSet::with_capacity(records.len());
     for chunk in statement_chunks(records, RECORD_CHUNK) {
-        let mut qb: QueryBuilder<'_, Sqlite> =
-            QueryBuilder::new(format!("INSERT INTO usage_records ({RECORD_COLUMNS}) "));
-        qb.push_values(chunk, |mut b, r| {
-            b.push_bind(r.request_id.as_str())
-                .push_bind(r.at)
-                .push_bind(r.client_id.as_deref())
-                .push_bind(r.client_name.as_deref())
-                .push_bind(r.attributed.as_deref())
-                .push_bind(r.key_id.as_deref())
-                .push_bind(r.key_name.as_deref())
-                .push_bind(r.provider.as_str())
-                .push_bind(r.route.as_str())
-                .push_bind(r.requested_model.as_deref())
-                .push_bind(r.served_model.as_deref())
-                .push_bind(i64::from(r.status))
-                .push_bind(r.outcome.as_str())
-                .push_bind(r.last_class.map(|c| c.as_str()))
-                .push_bind(attempts_json(&r.attempts))
-                .push_bind(tokens(r.usage.input_tokens))
-                .push_bind(tokens(r.usage.output_tokens))
-                .push_bind(tokens(r.usage.cache_read_tokens))
-                .push_bind(tokens(r.usage.cache_write_tokens))
-                .push_bind(tokens(r.usage.cache_write_5m_tokens))
-                .push_bind(tokens(r.usage.cache_write_1h_tokens))
-                .push_bind(r.cost_nanos)
-                .push_bind(r.latency_ms)
-                .push_bind(r.ttft_ms)
-                .push_bind(r.streamed)
-                .push_bind(r.stop_reason.as_deref())
-                .push_bind(r.batch);
-        });
-        qb.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
-        let rows = qb.build().fetch_all(&mut *conn).await?;
+        let rows = insert_statement(chunk)
+            .build()
+            .fetch_all(&mut *conn)
+            .await?;
         inserted.extend(rows.iter().map(|row| row.get::<String, _>(0)));
     }
     Ok(inserted)
+}
+
+/// The multi-row INSERT of `chunk`: 27 bound values per record, returning the ids it stored.
+fn insert_statement(chunk: &[UsageRecord]) -> QueryBuilder<'_, Sqlite> {
+    let mut qb: QueryBuilder<'_, Sqlite> =
+        QueryBuilder::new(format!("INSERT INTO usage_records ({RECORD_COLUMNS}) "));
+    qb.push_values(chunk, |mut b, r| {
+        b.push_bind(r.request_id.as_str())
+            .push_bind(r.at)
+            .push_bind(r.client_id.as_deref())
+            .push_bind(r.client_name.as_deref())
+            .push_bind(r.attributed.as_deref())
+            .push_bind(r.key_id.as_deref())
+            .push_bind(r.key_name.as_deref())
+            .push_bind(r.provider.as_str())
+            .push_bind(r.route.as_str())
+            .push_bind(r.requested_model.as_deref())
+            .push_bind(r.served_model.as_deref())
+            .push_bind(i64::from(r.status))
+            .push_bind(r.outcome.as_str())
+            .push_bind(r.last_class.map(|c| c.as_str()))
+            .push_bind(attempts_json(&r.attempts))
+            .push_bind(tokens(r.usage.input_tokens))
+            .push_bind(tokens(r.usage.output_tokens))
+            .push_bind(tokens(r.usage.cache_read_tokens))
+            .push_bind(tokens(r.usage.cache_write_tokens))
+            .push_bind(tokens(r.usage.cache_write_5m_tokens))
+            .push_bind(tokens(r.usage.cache_write_1h_tokens))
+            .push_bind(r.cost_nanos)
+            .push_bind(r.latency_ms)
+            .push_bind(r.ttft_ms)
+            .push_bind(r.streamed)
+            .push_bind(r.stop_reason.as_deref())
+            .push_bind(r.batch);
+    });
+    qb.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
+    qb
+}
+
+/// A batch's roll-up rows, aggregated in memory: the minute rows, the hour rows folded from
+/// them, and the latest name of each credential and client id.
+struct Rollups<'a> {
+    minutes: BTreeMap<RowKey<'a>, Counters>,
+    hours: BTreeMap<RowKey<'a>, Counters>,
+    names: BTreeMap<(Dim, &'a str), &'a str>,
+}
+
+impl<'a> Rollups<'a> {
+    fn of(records: impl IntoIterator<Item = &'a UsageRecord>) -> Self {
+        let mut minutes: BTreeMap<RowKey<'a>, Counters> = BTreeMap::new();
+        let mut names: BTreeMap<(Dim, &str), &str> = BTreeMap::new();
+        for r in records {
+            let mut one = [0; N_COUNTERS];
+            fold(&mut one, r);
+            let minute = floor_to(r.at, MINUTE_MS);
+            for dim in Dim::ALL {
+                let row = minutes
+                    .entry((dim, minute, dim.value_of(r)))
+                    .or_insert([0; N_COUNTERS]);
+                add_counters(row, &one);
+            }
+            if let (Some(id), Some(name)) = (&r.key_id, &r.key_name) {
+                names.insert((Dim::Key, id), name);
+            }
+            if let (Some(id), Some(name)) = (&r.client_id, &r.client_name) {
+                names.insert((Dim::Client, id), name);
+            }
+        }
+        let mut hours: BTreeMap<RowKey<'a>, Counters> = BTreeMap::new();
+        for (&(dim, minute, value), counters) in &minutes {
+            let hour = (dim, floor_to(minute, HOUR_MS), value);
+            add_counters(hours.entry(hour).or_insert([0; N_COUNTERS]), counters);
+        }
+        Self {
+            minutes,
+            hours,
+            names,
+        }
+    }
 }
 
 async fn upsert_rollup(
@@ -402,30 +452,47 @@ async fn upsert_rollup(
     rows: &BTreeMap<RowKey<'_>, Counters>,
 ) -> Result<()> {
     let rows: Vec<_> = rows.iter().collect();
-    let update = COUNTERS
+    let update = rollup_update();
+    for chunk in statement_chunks(&rows, ROLLUP_CHUNK) {
+        rollup_statement(table, &update, chunk)
+            .build()
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `c = c + excluded.c` for every counter: an upsert adds a batch's rows to the stored ones.
+fn rollup_update() -> String {
+    COUNTERS
         .iter()
         .map(|c| format!("{c} = {c} + excluded.{c}"))
         .collect::<Vec<_>>()
-        .join(", ");
-    for chunk in statement_chunks(&rows, ROLLUP_CHUNK) {
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!(
-            "INSERT INTO {table} (dim, bucket_start, value, {}) ",
-            COUNTERS.join(", ")
-        ));
-        qb.push_values(chunk, |mut b, ((dim, bucket, value), counters)| {
-            b.push_bind(dim.as_str())
-                .push_bind(*bucket)
-                .push_bind(*value);
-            for &c in counters.iter() {
-                b.push_bind(c);
-            }
-        });
-        qb.push(format!(
-            " ON CONFLICT (dim, bucket_start, value) DO UPDATE SET {update}"
-        ));
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+        .join(", ")
+}
+
+/// The multi-row UPSERT of `chunk` into `table`: 3 + 51 bound values per row.
+fn rollup_statement<'a>(
+    table: &str,
+    update: &str,
+    chunk: &[(&RowKey<'a>, &Counters)],
+) -> QueryBuilder<'a, Sqlite> {
+    let mut qb: QueryBuilder<'a, Sqlite> = QueryBuilder::new(format!(
+        "INSERT INTO {table} (dim, bucket_start, value, {}) ",
+        COUNTERS.join(", ")
+    ));
+    qb.push_values(chunk, |mut b, ((dim, bucket, value), counters)| {
+        b.push_bind(dim.as_str())
+            .push_bind(*bucket)
+            .push_bind(*value);
+        for &c in counters.iter() {
+            b.push_bind(c);
+        }
+    });
+    qb.push(format!(
+        " ON CONFLICT (dim, bucket_start, value) DO UPDATE SET {update}"
+    ));
+    qb
 }
 
 async fn upsert_names(
@@ -434,18 +501,23 @@ async fn upsert_names(
 ) -> Result<()> {
     let names: Vec<_> = names.iter().collect();
     for chunk in statement_chunks(&names, ROLLUP_CHUNK) {
-        let mut qb: QueryBuilder<'_, Sqlite> =
-            QueryBuilder::new("INSERT INTO usage_names (dim, id, name) ");
-        qb.push_values(chunk, |mut b, ((dim, id), name)| {
-            b.push_bind(dim.as_str()).push_bind(*id).push_bind(**name);
-        });
-        qb.push(
-            " ON CONFLICT (dim, id) DO UPDATE SET name = excluded.name \
-             WHERE name <> excluded.name",
-        );
-        qb.build().execute(&mut *conn).await?;
+        names_statement(chunk).build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The multi-row UPSERT of `chunk` into `usage_names`; a name is rewritten only if it changed.
+fn names_statement<'a>(chunk: &[(&(Dim, &'a str), &&'a str)]) -> QueryBuilder<'a, Sqlite> {
+    let mut qb: QueryBuilder<'a, Sqlite> =
+        QueryBuilder::new("INSERT INTO usage_names (dim, id, name) ");
+    qb.push_values(chunk, |mut b, ((dim, id), name)| {
+        b.push_bind(dim.as_str()).push_bind(*id).push_bind(**name);
+    });
+    qb.push(
+        " ON CONFLICT (dim, id) DO UPDATE SET name = excluded.name \
+         WHERE name <> excluded.name",
+    );
+    qb
 }
 
 // ---- reads ------------------------------------------------------------------------------------
@@ -783,36 +855,11 @@ impl Ledger for SqliteLedger {
         }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut fresh = insert_records(&mut tx, records).await?;
-
-        let mut minutes: BTreeMap<RowKey<'_>, Counters> = BTreeMap::new();
-        let mut names: BTreeMap<(Dim, &str), &str> = BTreeMap::new();
         // The first record with a given id is the one the insert kept.
-        for r in records.iter().filter(|r| fresh.remove(&r.request_id)) {
-            let mut one = [0; N_COUNTERS];
-            fold(&mut one, r);
-            let minute = floor_to(r.at, MINUTE_MS);
-            for dim in Dim::ALL {
-                let row = minutes
-                    .entry((dim, minute, dim.value_of(r)))
-                    .or_insert([0; N_COUNTERS]);
-                add_counters(row, &one);
-            }
-            if let (Some(id), Some(name)) = (&r.key_id, &r.key_name) {
-                names.insert((Dim::Key, id), name);
-            }
-            if let (Some(id), Some(name)) = (&r.client_id, &r.client_name) {
-                names.insert((Dim::Client, id), name);
-            }
-        }
-        let mut hours: BTreeMap<RowKey<'_>, Counters> = BTreeMap::new();
-        for (&(dim, minute, value), counters) in &minutes {
-            let hour = (dim, floor_to(minute, HOUR_MS), value);
-            add_counters(hours.entry(hour).or_insert([0; N_COUNTERS]), counters);
-        }
-
-        upsert_rollup(&mut tx, "usage_minute", &minutes).await?;
-        upsert_rollup(&mut tx, "usage_hour", &hours).await?;
-        upsert_names(&mut tx, &names).await?;
+        let rollups = Rollups::of(records.iter().filter(|r| fresh.remove(&r.request_id)));
+        upsert_rollup(&mut tx, "usage_minute", &rollups.minutes).await?;
+        upsert_rollup(&mut tx, "usage_hour", &rollups.hours).await?;
+        upsert_names(&mut tx, &rollups.names).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -874,6 +921,71 @@ impl Ledger for SqliteLedger {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.len() == 1 && rows[0] == "ok")
+    }
+}
+
+/// What `append_usage` does to a batch in memory, for `benches/ledger_encode.rs` (through
+/// `store::bench`): the same functions the writer calls, with SQLite left out. Not an API.
+pub mod bench {
+    use super::{
+        FailedAttempt, RECORD_CHUNK, ROLLUP_CHUNK, UsageRecord, names_statement, rollup_statement,
+        rollup_update, statement_chunks,
+    };
+
+    /// One record's `attempts` column.
+    pub fn attempts_json(attempts: &[FailedAttempt]) -> Option<String> {
+        super::attempts_json(attempts)
+    }
+
+    /// One record's roll-up counters (`fold` into a zeroed row).
+    pub fn fold(record: &UsageRecord) -> [i64; super::N_COUNTERS] {
+        let mut counters = [0; super::N_COUNTERS];
+        super::fold(&mut counters, record);
+        counters
+    }
+
+    /// A batch's roll-up rows, as `append_usage` builds them (every record taken as newly
+    /// stored).
+    pub struct Rollups<'a>(super::Rollups<'a>);
+
+    impl Rollups<'_> {
+        /// Minute rows, hour rows, names.
+        pub fn rows(&self) -> (usize, usize, usize) {
+            (self.0.minutes.len(), self.0.hours.len(), self.0.names.len())
+        }
+    }
+
+    pub fn rollups(records: &[UsageRecord]) -> Rollups<'_> {
+        Rollups(super::Rollups::of(records))
+    }
+
+    /// Builds (and drops) the batch's INSERT statements with their bound values; returns the
+    /// length of their SQL text.
+    pub fn insert_statements(records: &[UsageRecord]) -> usize {
+        statement_chunks(records, RECORD_CHUNK)
+            .map(|chunk| super::insert_statement(chunk).sql().len())
+            .sum()
+    }
+
+    /// Builds (and drops) the roll-up and name UPSERT statements of `rollups` with their bound
+    /// values; returns the length of their SQL text.
+    pub fn rollup_statements(rollups: &Rollups<'_>) -> usize {
+        let update = rollup_update();
+        let mut sql = 0;
+        for (table, rows) in [
+            ("usage_minute", &rollups.0.minutes),
+            ("usage_hour", &rollups.0.hours),
+        ] {
+            let rows: Vec<_> = rows.iter().collect();
+            for chunk in statement_chunks(&rows, ROLLUP_CHUNK) {
+                sql += rollup_statement(table, &update, chunk).sql().len();
+            }
+        }
+        let names: Vec<_> = rollups.0.names.iter().collect();
+        for chunk in statement_chunks(&names, ROLLUP_CHUNK) {
+            sql += names_statement(chunk).sql().len();
+        }
+        sql
     }
 }
 
