@@ -219,9 +219,22 @@ async fn credentials_are_listed_masked_and_disabling_takes_one_out_of_rotation()
         "an enabled credential got no traffic"
     );
 
-    let history = h
-        .admin_get(&format!("/credentials/{alpha}/transitions"))
-        .await;
+    // Transitions are persisted by a background task after the pool changes; the history is
+    // read until both have landed (or the deadline says they never will).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let history = loop {
+        let history = h
+            .admin_get(&format!("/credentials/{alpha}/transitions"))
+            .await;
+        if history["transitions"].as_array().unwrap().len() >= 2 {
+            break history;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the disable and enable were never persisted: {history}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let transitions = history["transitions"].as_array().unwrap();
     assert_eq!(transitions[0]["to"], "active", "newest first: {history}");
     assert_eq!(transitions[1]["to"], "disabled");
