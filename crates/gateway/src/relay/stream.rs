@@ -355,14 +355,8 @@ impl Relaying {
     /// Every credential failed before content: one error event, then the end of the body.
     fn give_up(&mut self) {
         let last = self.failover.attempts().last().map(|a| a.outcome.class);
-        let kind = match last {
-            Some(OutcomeClass::Overloaded) => ErrorType::Overloaded,
-            Some(OutcomeClass::RateLimited) => ErrorType::RateLimit,
-            _ => ErrorType::Api,
-        };
         let message = "every credential tried failed before the first content event";
-        let frame = anthropic::error_event(kind, message, &self.ctx.request_id);
-        self.out.ready.push_back(Bytes::from(frame));
+        self.send_error_event(last.unwrap_or(OutcomeClass::ServerError), message);
         tracing::warn!(
             request_id = %self.ctx.request_id,
             attempts = self.failover.attempts().len(),
@@ -374,13 +368,7 @@ impl Relaying {
 
     fn fail(&mut self, class: OutcomeClass, message: &str) {
         self.out.pending.clear();
-        let kind = if class == OutcomeClass::Overloaded {
-            ErrorType::Overloaded
-        } else {
-            ErrorType::Api
-        };
-        let frame = anthropic::error_event(kind, message, &self.ctx.request_id);
-        self.out.ready.push_back(Bytes::from(frame));
+        self.send_error_event(class, message);
         tracing::warn!(
             request_id = %self.ctx.request_id,
             key = self.lease().map(Lease::name).unwrap_or_default(),
@@ -388,6 +376,17 @@ impl Relaying {
             "{message}; sent an error event to the client"
         );
         self.finish(Outcome::of(class), RequestOutcome::StreamCut);
+    }
+
+    /// Queues our own Anthropic `event: error` frame, typed after the failure's class.
+    fn send_error_event(&mut self, class: OutcomeClass, message: &str) {
+        let kind = match class {
+            OutcomeClass::Overloaded => ErrorType::Overloaded,
+            OutcomeClass::RateLimited => ErrorType::RateLimit,
+            _ => ErrorType::Api,
+        };
+        let frame = anthropic::error_event(kind, message, &self.ctx.request_id);
+        self.out.ready.push_back(Bytes::from(frame));
     }
 
     fn finish(&mut self, outcome: Outcome, ended: RequestOutcome) {
