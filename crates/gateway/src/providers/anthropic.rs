@@ -43,15 +43,15 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 ];
 
 /// Upstream headers that describe the upstream connection rather than the answer.
-const DROPPED_RESPONSE_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
+const DROPPED_RESPONSE_HEADERS: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::CONTENT_LENGTH,
 ];
 
 /// The answer of one upstream call, body unread.
@@ -217,12 +217,17 @@ fn add_oauth_beta(headers: &mut HeaderMap) {
     }
 }
 
-/// The upstream's response headers as the client should see them.
-pub fn client_response_headers(upstream: &HeaderMap) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(upstream.len() + 1);
-    for (name, value) in upstream {
-        if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) {
-            headers.append(name.clone(), value.clone());
+/// The upstream's response headers as the client should see them, the hop-by-hop and framing
+/// ones removed in place: the map is the client's from here on, and building a copy hashed
+/// every name again.
+pub fn client_response_headers(mut headers: HeaderMap) -> HeaderMap {
+    // Looked for first, by comparing names: most answers carry none of them.
+    if headers
+        .keys()
+        .any(|name| DROPPED_RESPONSE_HEADERS.contains(name))
+    {
+        for name in &DROPPED_RESPONSE_HEADERS {
+            headers.remove(name);
         }
     }
     headers

@@ -212,7 +212,7 @@ impl Relay {
                     let served_by = Some(lease.key_id().clone());
                     return Ok(Response {
                         status,
-                        headers: client_response_headers(&headers),
+                        headers: client_response_headers(headers),
                         body: ResponseBody::Stream(stream::passthrough(upstream, lease)),
                         served_by,
                     });
@@ -228,7 +228,7 @@ impl Relay {
                     self.settle_buffered(ctx, &failover.attempts, &lease, status, &outcome, &body);
                     return Ok(Response {
                         status,
-                        headers: client_response_headers(&headers),
+                        headers: client_response_headers(headers),
                         body: ResponseBody::Full(body),
                         served_by: Some(lease.key_id().clone()),
                     });
@@ -242,11 +242,11 @@ impl Relay {
     async fn commit(
         &self,
         ctx: &Arc<RequestCtx>,
-        opened: Opened,
+        mut opened: Opened,
         failover: Failover,
     ) -> Result<Response, Failover> {
         let status = opened.status;
-        let headers = client_response_headers(&opened.headers);
+        let headers = client_response_headers(std::mem::take(&mut opened.headers));
         let attempt = failover.made;
         let mut relaying = Relaying::new(
             self.clone(),
@@ -443,7 +443,7 @@ impl Relay {
                 };
                 let answer = Answer {
                     status,
-                    headers: client_response_headers(&headers),
+                    headers: client_response_headers(headers),
                     body,
                 };
                 Called::Failed(failure, Some(Box::new(answer)))
