@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 
 use crate::types::{EpochMs, LimitWindow, RateLimitSnapshot};
 
@@ -30,68 +30,69 @@ fn rfc3339_ms(value: &str) -> Option<EpochMs> {
         .map(|t| t.as_millisecond())
 }
 
-fn number(headers: &HeaderMap, name: &HeaderName) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+/// One limit's headers as the answer gave them, before the reset is moved onto our clock.
+#[derive(Default)]
+struct Fields<'h> {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset: Option<&'h str>,
 }
 
-/// One dimension's limit, remaining and reset headers. Named once here, so reading an answer
-/// neither formats nor parses header names (every attempt's answer is read).
-type Dimension = [HeaderName; 3];
-
-const REQUESTS: Dimension = [
-    HeaderName::from_static("anthropic-ratelimit-requests-limit"),
-    HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
-    HeaderName::from_static("anthropic-ratelimit-requests-reset"),
-];
-const TOKENS: Dimension = [
-    HeaderName::from_static("anthropic-ratelimit-tokens-limit"),
-    HeaderName::from_static("anthropic-ratelimit-tokens-remaining"),
-    HeaderName::from_static("anthropic-ratelimit-tokens-reset"),
-];
-const INPUT_TOKENS: Dimension = [
-    HeaderName::from_static("anthropic-ratelimit-input-tokens-limit"),
-    HeaderName::from_static("anthropic-ratelimit-input-tokens-remaining"),
-    HeaderName::from_static("anthropic-ratelimit-input-tokens-reset"),
-];
-const OUTPUT_TOKENS: Dimension = [
-    HeaderName::from_static("anthropic-ratelimit-output-tokens-limit"),
-    HeaderName::from_static("anthropic-ratelimit-output-tokens-remaining"),
-    HeaderName::from_static("anthropic-ratelimit-output-tokens-reset"),
-];
-
-fn window(
-    headers: &HeaderMap,
-    [limit, remaining, reset]: &Dimension,
-    skew: i64,
-) -> Option<LimitWindow> {
-    let limit = number(headers, limit)?;
-    let remaining = number(headers, remaining).unwrap_or(limit);
-    let reset_ms = headers
-        .get(reset)
-        .and_then(|v| v.to_str().ok())
-        .and_then(rfc3339_ms)
-        .map(|t| t + skew);
-    Some(LimitWindow {
-        limit,
-        remaining,
-        reset_ms,
-    })
+impl Fields<'_> {
+    fn window(&self, skew: i64) -> Option<LimitWindow> {
+        let limit = self.limit?;
+        Some(LimitWindow {
+            limit,
+            remaining: self.remaining.unwrap_or(limit),
+            reset_ms: self.reset.and_then(rfc3339_ms).map(|t| t + skew),
+        })
+    }
 }
+
+const PREFIX: &str = "anthropic-ratelimit-";
+/// The limits the provider reports, in the order of [`RateLimitSnapshot`]'s fields.
+const LIMITS: [&str; 4] = ["requests", "tokens", "input-tokens", "output-tokens"];
 
 /// The snapshot of every advertised limit, or None when the answer carried no such headers.
+/// Every answer is read, so this is one pass over the headers comparing names: looking up the
+/// twelve names one by one hashed each of them against the map.
 pub fn snapshot(headers: &HeaderMap, now: EpochMs) -> Option<RateLimitSnapshot> {
-    if !headers
-        .keys()
-        .any(|k| k.as_str().starts_with("anthropic-ratelimit-"))
-    {
+    let mut limits: [Fields<'_>; 4] = Default::default();
+    let mut advertised = false;
+    for (name, value) in headers {
+        let Some((limit, field)) = name
+            .as_str()
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.rsplit_once('-'))
+        else {
+            continue;
+        };
+        advertised = true;
+        let (Some(slot), Ok(value)) = (
+            LIMITS.iter().position(|l| *l == limit),
+            value.to_str().map(str::trim),
+        ) else {
+            continue;
+        };
+        let fields = &mut limits[slot];
+        // A repeated header counts once, as its first value.
+        match field {
+            "limit" if fields.limit.is_none() => fields.limit = value.parse().ok(),
+            "remaining" if fields.remaining.is_none() => fields.remaining = value.parse().ok(),
+            "reset" if fields.reset.is_none() => fields.reset = Some(value),
+            _ => {}
+        }
+    }
+    if !advertised {
         return None;
     }
     let skew = skew(headers, now);
+    let [requests, tokens, input_tokens, output_tokens] = limits.map(|f| f.window(skew));
     Some(RateLimitSnapshot {
-        requests: window(headers, &REQUESTS, skew),
-        tokens: window(headers, &TOKENS, skew),
-        input_tokens: window(headers, &INPUT_TOKENS, skew),
-        output_tokens: window(headers, &OUTPUT_TOKENS, skew),
+        requests,
+        tokens,
+        input_tokens,
+        output_tokens,
         taken_ms: now,
     })
 }
@@ -205,6 +206,30 @@ mod tests {
         );
         assert_eq!(retry_at(&headers(&[("retry-after", "soon")]), now), None);
         assert_eq!(retry_at(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn each_limit_is_read_from_its_own_headers() {
+        let mut h = headers(&[
+            ("anthropic-ratelimit-tokens-limit", "800000"),
+            ("anthropic-ratelimit-output-tokens-limit", "16000"),
+            ("anthropic-ratelimit-output-tokens-remaining", " 15000 "),
+            ("anthropic-ratelimit-unified-status", "allowed"),
+        ]);
+        h.append(
+            "anthropic-ratelimit-output-tokens-limit",
+            "99".parse().unwrap(),
+        );
+        let snap = snapshot(&h, NOON).unwrap();
+        let output = snap.output_tokens.unwrap();
+        assert_eq!((output.limit, output.remaining), (16_000, 15_000));
+        // No remaining header: the whole limit is taken as left.
+        let tokens = snap.tokens.unwrap();
+        assert_eq!((tokens.limit, tokens.remaining), (800_000, 800_000));
+        assert!(snap.requests.is_none() && snap.input_tokens.is_none());
+        // Only a limit the gateway does not read: still an answer that advertises limits.
+        let other = headers(&[("anthropic-ratelimit-unified-status", "allowed")]);
+        assert_eq!(snapshot(&other, NOON).map(|s| s.taken_ms), Some(NOON));
     }
 
     #[test]
