@@ -8,10 +8,11 @@
 //! record): with sqlx every statement is a round trip to the connection's worker thread.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use keyloop_wire::usage::Usage;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::ledger::{
@@ -266,6 +267,35 @@ pub(super) fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item
     })
 }
 
+/// A multi-row statement with its bound values.
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// The SQL texts of one multi-row statement, one per chunk size that [`statement_chunks`]
+/// yields, each built on first use. The text of a 512-row INSERT is 30 KB of placeholders:
+/// writing it for every batch cost more per record than binding the record's values.
+struct StatementTexts([OnceLock<String>; CHUNK_SIZES]);
+
+/// `statement_chunks` yields powers of two up to the largest chunk, 512 = 2^9.
+const CHUNK_SIZES: usize = 10;
+
+impl StatementTexts {
+    const fn new() -> Self {
+        Self([const { OnceLock::new() }; CHUNK_SIZES])
+    }
+
+    /// The text for `rows` rows (a power of two), `build` making it the first time.
+    fn get(&self, rows: usize, build: impl FnOnce(usize) -> String) -> &str {
+        debug_assert!(rows.is_power_of_two());
+        self.0[rows.ilog2() as usize].get_or_init(|| build(rows))
+    }
+}
+
+/// `head VALUES (?, …), (?, …)… tail`: `rows` tuples of `columns` placeholders.
+fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let tuple = format!("({})", vec!["?"; columns].join(", "));
+    format!("{head} VALUES {}{tail}", vec![tuple; rows].join(", "))
+}
+
 /// `[[key_id, key_name, class], …]`, or NULL for none (most requests).
 fn attempts_json(attempts: &[FailedAttempt]) -> Option<String> {
     if attempts.is_empty() {
@@ -358,50 +388,55 @@ async fn insert_records(
 ) -> Result<HashSet<String>> {
     let mut inserted = HashSet::with_capacity(records.len());
     for chunk in statement_chunks(records, RECORD_CHUNK) {
-        let rows = insert_statement(chunk)
-            .build()
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = insert_statement(chunk).fetch_all(&mut *conn).await?;
         inserted.extend(rows.iter().map(|row| row.get::<String, _>(0)));
     }
     Ok(inserted)
 }
 
 /// The multi-row INSERT of `chunk`: 27 bound values per record, returning the ids it stored.
-fn insert_statement(chunk: &[UsageRecord]) -> QueryBuilder<'_, Sqlite> {
-    let mut qb: QueryBuilder<'_, Sqlite> =
-        QueryBuilder::new(format!("INSERT INTO usage_records ({RECORD_COLUMNS}) "));
-    qb.push_values(chunk, |mut b, r| {
-        b.push_bind(r.request_id.as_str())
-            .push_bind(r.at)
-            .push_bind(r.client_id.as_deref())
-            .push_bind(r.client_name.as_deref())
-            .push_bind(r.attributed.as_deref())
-            .push_bind(r.key_id.as_deref())
-            .push_bind(r.key_name.as_deref())
-            .push_bind(r.provider.as_str())
-            .push_bind(r.route.as_str())
-            .push_bind(r.requested_model.as_deref())
-            .push_bind(r.served_model.as_deref())
-            .push_bind(i64::from(r.status))
-            .push_bind(r.outcome.as_str())
-            .push_bind(r.last_class.map(|c| c.as_str()))
-            .push_bind(attempts_json(&r.attempts))
-            .push_bind(tokens(r.usage.input_tokens))
-            .push_bind(tokens(r.usage.output_tokens))
-            .push_bind(tokens(r.usage.cache_read_tokens))
-            .push_bind(tokens(r.usage.cache_write_tokens))
-            .push_bind(tokens(r.usage.cache_write_5m_tokens))
-            .push_bind(tokens(r.usage.cache_write_1h_tokens))
-            .push_bind(r.cost_nanos)
-            .push_bind(r.latency_ms)
-            .push_bind(r.ttft_ms)
-            .push_bind(r.streamed)
-            .push_bind(r.stop_reason.as_deref())
-            .push_bind(r.batch);
+fn insert_statement(chunk: &[UsageRecord]) -> SqliteQuery<'_> {
+    static TEXTS: StatementTexts = StatementTexts::new();
+    let sql = TEXTS.get(chunk.len(), |rows| {
+        values_sql(
+            &format!("INSERT INTO usage_records ({RECORD_COLUMNS})"),
+            RECORD_COLUMN_COUNT,
+            rows,
+            " ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        )
     });
-    qb.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
-    qb
+    let mut query = sqlx::query(sql);
+    for r in chunk {
+        query = query
+            .bind(r.request_id.as_str())
+            .bind(r.at)
+            .bind(r.client_id.as_deref())
+            .bind(r.client_name.as_deref())
+            .bind(r.attributed.as_deref())
+            .bind(r.key_id.as_deref())
+            .bind(r.key_name.as_deref())
+            .bind(r.provider.as_str())
+            .bind(r.route.as_str())
+            .bind(r.requested_model.as_deref())
+            .bind(r.served_model.as_deref())
+            .bind(i64::from(r.status))
+            .bind(r.outcome.as_str())
+            .bind(r.last_class.map(|c| c.as_str()))
+            .bind(attempts_json(&r.attempts))
+            .bind(tokens(r.usage.input_tokens))
+            .bind(tokens(r.usage.output_tokens))
+            .bind(tokens(r.usage.cache_read_tokens))
+            .bind(tokens(r.usage.cache_write_tokens))
+            .bind(tokens(r.usage.cache_write_5m_tokens))
+            .bind(tokens(r.usage.cache_write_1h_tokens))
+            .bind(r.cost_nanos)
+            .bind(r.latency_ms)
+            .bind(r.ttft_ms)
+            .bind(r.streamed)
+            .bind(r.stop_reason.as_deref())
+            .bind(r.batch);
+    }
+    query
 }
 
 /// A batch's roll-up rows, aggregated in memory: the minute rows, the hour rows folded from
@@ -446,53 +481,64 @@ impl<'a> Rollups<'a> {
     }
 }
 
+/// A roll-up table and the texts of its multi-row UPSERTs.
+struct RollupTable {
+    name: &'static str,
+    texts: StatementTexts,
+}
+
+static MINUTE_TABLE: RollupTable = RollupTable {
+    name: "usage_minute",
+    texts: StatementTexts::new(),
+};
+static HOUR_TABLE: RollupTable = RollupTable {
+    name: "usage_hour",
+    texts: StatementTexts::new(),
+};
+
 async fn upsert_rollup(
     conn: &mut SqliteConnection,
-    table: &str,
+    table: &'static RollupTable,
     rows: &BTreeMap<RowKey<'_>, Counters>,
 ) -> Result<()> {
     let rows: Vec<_> = rows.iter().collect();
-    let update = rollup_update();
     for chunk in statement_chunks(&rows, ROLLUP_CHUNK) {
-        rollup_statement(table, &update, chunk)
-            .build()
-            .execute(&mut *conn)
-            .await?;
+        rollup_statement(table, chunk).execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// `c = c + excluded.c` for every counter: an upsert adds a batch's rows to the stored ones.
-fn rollup_update() -> String {
-    COUNTERS
-        .iter()
-        .map(|c| format!("{c} = {c} + excluded.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The multi-row UPSERT of `chunk` into `table`: 3 + 51 bound values per row.
+/// The multi-row UPSERT of `chunk` into `table`: 3 + 51 bound values per row, each adding its
+/// counters to the stored row (`c = c + excluded.c`).
 fn rollup_statement<'a>(
-    table: &str,
-    update: &str,
+    table: &'static RollupTable,
     chunk: &[(&RowKey<'a>, &Counters)],
-) -> QueryBuilder<'a, Sqlite> {
-    let mut qb: QueryBuilder<'a, Sqlite> = QueryBuilder::new(format!(
-        "INSERT INTO {table} (dim, bucket_start, value, {}) ",
-        COUNTERS.join(", ")
-    ));
-    qb.push_values(chunk, |mut b, ((dim, bucket, value), counters)| {
-        b.push_bind(dim.as_str())
-            .push_bind(*bucket)
-            .push_bind(*value);
-        for &c in counters.iter() {
-            b.push_bind(c);
-        }
+) -> SqliteQuery<'a> {
+    let sql = table.texts.get(chunk.len(), |rows| {
+        let update = COUNTERS
+            .iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        values_sql(
+            &format!(
+                "INSERT INTO {} (dim, bucket_start, value, {})",
+                table.name,
+                COUNTERS.join(", ")
+            ),
+            3 + N_COUNTERS,
+            rows,
+            &format!(" ON CONFLICT (dim, bucket_start, value) DO UPDATE SET {update}"),
+        )
     });
-    qb.push(format!(
-        " ON CONFLICT (dim, bucket_start, value) DO UPDATE SET {update}"
-    ));
-    qb
+    let mut query = sqlx::query(sql);
+    for ((dim, bucket, value), counters) in chunk {
+        query = query.bind(dim.as_str()).bind(*bucket).bind(*value);
+        for &c in counters.iter() {
+            query = query.bind(c);
+        }
+    }
+    query
 }
 
 async fn upsert_names(
@@ -501,23 +547,28 @@ async fn upsert_names(
 ) -> Result<()> {
     let names: Vec<_> = names.iter().collect();
     for chunk in statement_chunks(&names, ROLLUP_CHUNK) {
-        names_statement(chunk).build().execute(&mut *conn).await?;
+        names_statement(chunk).execute(&mut *conn).await?;
     }
     Ok(())
 }
 
 /// The multi-row UPSERT of `chunk` into `usage_names`; a name is rewritten only if it changed.
-fn names_statement<'a>(chunk: &[(&(Dim, &'a str), &&'a str)]) -> QueryBuilder<'a, Sqlite> {
-    let mut qb: QueryBuilder<'a, Sqlite> =
-        QueryBuilder::new("INSERT INTO usage_names (dim, id, name) ");
-    qb.push_values(chunk, |mut b, ((dim, id), name)| {
-        b.push_bind(dim.as_str()).push_bind(*id).push_bind(**name);
+fn names_statement<'a>(chunk: &[(&(Dim, &'a str), &&'a str)]) -> SqliteQuery<'a> {
+    static TEXTS: StatementTexts = StatementTexts::new();
+    let sql = TEXTS.get(chunk.len(), |rows| {
+        values_sql(
+            "INSERT INTO usage_names (dim, id, name)",
+            3,
+            rows,
+            " ON CONFLICT (dim, id) DO UPDATE SET name = excluded.name \
+             WHERE name <> excluded.name",
+        )
     });
-    qb.push(
-        " ON CONFLICT (dim, id) DO UPDATE SET name = excluded.name \
-         WHERE name <> excluded.name",
-    );
-    qb
+    let mut query = sqlx::query(sql);
+    for ((dim, id), name) in chunk {
+        query = query.bind(dim.as_str()).bind(*id).bind(**name);
+    }
+    query
 }
 
 // ---- reads ------------------------------------------------------------------------------------
@@ -857,8 +908,8 @@ impl Ledger for SqliteLedger {
         let mut fresh = insert_records(&mut tx, records).await?;
         // The first record with a given id is the one the insert kept.
         let rollups = Rollups::of(records.iter().filter(|r| fresh.remove(&r.request_id)));
-        upsert_rollup(&mut tx, "usage_minute", &rollups.minutes).await?;
-        upsert_rollup(&mut tx, "usage_hour", &rollups.hours).await?;
+        upsert_rollup(&mut tx, &MINUTE_TABLE, &rollups.minutes).await?;
+        upsert_rollup(&mut tx, &HOUR_TABLE, &rollups.hours).await?;
         upsert_names(&mut tx, &rollups.names).await?;
         tx.commit().await?;
         Ok(())
@@ -929,8 +980,9 @@ impl Ledger for SqliteLedger {
 pub mod bench {
     use super::{
         FailedAttempt, RECORD_CHUNK, ROLLUP_CHUNK, UsageRecord, names_statement, rollup_statement,
-        rollup_update, statement_chunks,
+        statement_chunks,
     };
+    use sqlx::Execute;
 
     /// One record's `attempts` column.
     pub fn attempts_json(attempts: &[FailedAttempt]) -> Option<String> {
@@ -970,15 +1022,14 @@ pub mod bench {
     /// Builds (and drops) the roll-up and name UPSERT statements of `rollups` with their bound
     /// values; returns the length of their SQL text.
     pub fn rollup_statements(rollups: &Rollups<'_>) -> usize {
-        let update = rollup_update();
         let mut sql = 0;
         for (table, rows) in [
-            ("usage_minute", &rollups.0.minutes),
-            ("usage_hour", &rollups.0.hours),
+            (&super::MINUTE_TABLE, &rollups.0.minutes),
+            (&super::HOUR_TABLE, &rollups.0.hours),
         ] {
             let rows: Vec<_> = rows.iter().collect();
             for chunk in statement_chunks(&rows, ROLLUP_CHUNK) {
-                sql += rollup_statement(table, &update, chunk).sql().len();
+                sql += rollup_statement(table, chunk).sql().len();
             }
         }
         let names: Vec<_> = rollups.0.names.iter().collect();
@@ -992,3 +1043,5 @@ pub mod bench {
 const _: () = assert!(COUNTERS.len() == N_COUNTERS);
 const _: () = assert!(RECORD_CHUNK * RECORD_COLUMN_COUNT < 32_766);
 const _: () = assert!(ROLLUP_CHUNK * (N_COUNTERS + 3) < 32_766);
+const _: () = assert!(RECORD_CHUNK.is_power_of_two() && RECORD_CHUNK < 1 << CHUNK_SIZES);
+const _: () = assert!(ROLLUP_CHUNK.is_power_of_two() && ROLLUP_CHUNK < 1 << CHUNK_SIZES);
