@@ -117,11 +117,11 @@ impl Harness {
 
     /// Stops the gateway and starts a new one on the same data directory.
     pub async fn restart(&mut self) {
-        let old = std::mem::replace(
-            &mut self.gateway,
-            start_gateway(self.dir.path(), &self.toml, &self.env).await,
-        );
-        old.shutdown().await;
+        // The old one stops first: the new one must read what the old one saved on its way out.
+        // Starting the new one first raced the old one's background persistence.
+        self.gateway.shutdown_token().cancel();
+        self.gateway.wait().await;
+        self.gateway = start_gateway(self.dir.path(), &self.toml, &self.env).await;
         self.base = format!("http://{}", self.gateway.addr);
     }
 
