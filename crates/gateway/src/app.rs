@@ -141,7 +141,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let tracker = TaskTracker::new();
     // The ledger writer stops last: it is told only once the servers have drained.
     let servers_done = CancellationToken::new();
-    tracker.spawn(writer.run(servers_done.clone()));
+    let writer_done = writer
+        .start(servers_done.clone())
+        .context("cannot start the ledger writer's thread")?;
+    tracker.spawn(async move {
+        if writer_done.await.is_err() {
+            tracing::error!("the ledger writer stopped abnormally; queued records are lost");
+        }
+    });
     tracker.spawn(
         metrics
             .clone()
