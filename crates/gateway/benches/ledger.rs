@@ -1,5 +1,5 @@
 //! Usage ledger benchmark: fills a temp SQLite file through `Ledger::append_usage` (batches of
-//! 1,000, as the writer task does), then times the dashboard's roll-up reads and request-log
+//! 1,000, as the ledger writer does), then times the dashboard's roll-up reads and request-log
 //! pages. Run with `cargo bench -p keyloop --bench ledger`; `LEDGER_BENCH_RECORDS` sets the
 //! number of records (default 5,000,000); `LEDGER_BENCH_DB=/path/ledger.db` writes the file there
 //! and keeps it (for `sqlite3` and `EXPLAIN QUERY PLAN`). See `bench/README.md`.

@@ -1,6 +1,6 @@
 //! The usage ledger: the durable request log and its per-minute and per-hour roll-ups.
 //!
-//! The writer task appends batches of [`UsageRecord`]s; the admin API and the CLI read the log
+//! The ledger writer appends batches of [`UsageRecord`]s; the admin API and the CLI read the log
 //! (newest first, keyset-paged) and the roll-ups (time series and group-by). Like the rest of
 //! `store`, it keeps what it is given: pricing, attribution and retention policy are decided by
 //! the callers.
