@@ -4,9 +4,8 @@
 //! that `generated = written + dropped + queued` always holds and is visible.
 //!
 //! The writer runs on a thread of its own. Encoding a batch of 500 records is a few milliseconds
-//! of CPU that no `.await` interrupts; on a request worker that stalled every request arriving
-//! meanwhile (it was the largest part of p99 at 2,000 requests/s), while on its own thread the
-//! kernel preempts it whenever a request worker has work.
+//! of CPU that no `.await` interrupts: on a request worker it held up every request arriving
+//! meanwhile, while on its own thread the kernel's scheduler shares the core between the two.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
