@@ -198,19 +198,13 @@ impl Writer {
                 () = shutdown.cancelled() => {}
                 () = tokio::time::sleep(self.config.max_delay) => {}
             }
-            loop {
-                while batch.len() < self.config.max_batch {
-                    match self.inbox.try_recv() {
-                        Ok(record) => batch.push(record),
-                        Err(_) => break,
-                    }
-                }
-                let full = batch.len() >= self.config.max_batch;
-                self.commit(&mut batch).await;
-                if !full {
-                    break;
+            while let Ok(record) = self.inbox.try_recv() {
+                batch.push(record);
+                if batch.len() >= self.config.max_batch {
+                    self.commit(&mut batch).await;
                 }
             }
+            self.commit(&mut batch).await;
         }
         // Shutdown: refuse new records, then flush what is queued.
         self.inbox.close();
