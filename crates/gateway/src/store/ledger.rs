@@ -56,8 +56,8 @@ pub trait Ledger: Send + Sync + 'static {
     /// transaction (BEGIN IMMEDIATE). Returns only after COMMIT, so a returned batch survives
     /// kill -9. Records whose `request_id` is already stored are skipped (see the module docs).
     async fn append_usage(&self, records: &[UsageRecord]) -> Result<()>;
-    /// The request log, newest first (`at`, then `request_id`, descending), with filters and
-    /// keyset pagination.
+    /// The request log, newest first (`at` descending, then the later appended first), with
+    /// filters and keyset pagination.
     async fn usage_log(&self, filter: &LogFilter) -> Result<Vec<UsageRow>>;
     /// Time series / group-by over the roll-ups (see [`RollupQuery`] for which table answers).
     async fn rollup(&self, query: &RollupQuery) -> Result<Vec<RollupRow>>;
@@ -81,7 +81,8 @@ pub struct LogFilter {
     pub outcome: Option<RequestOutcome>,
     /// Page size; at most [`LogFilter::MAX_LIMIT`] rows are returned whatever is asked.
     pub limit: u32,
-    /// Keyset cursor: only rows strictly older than this `(at, request_id)`, i.e. the
+    /// Keyset cursor `(at, request_id)`: only rows after this one in the log's order (newest
+    /// `at` first, the later appended first within a millisecond), i.e. the
     /// [`UsageRow::cursor`] of the last row of the previous page.
     pub before: Option<(EpochMs, String)>,
 }

@@ -592,8 +592,8 @@ fn names_statement<'a>(chunk: &[(&(Dim, &'a str), &&'a str)]) -> SqliteQuery<'a>
 
 // ---- reads ------------------------------------------------------------------------------------
 
-/// The index a log query walks. Each index is ordered `(column, at, request_id)`, so whichever
-/// is chosen yields rows in page order and LIMIT stops the walk early; the choice only decides
+/// The index a log query walks. Each index is ordered `(column, at)` and, as every SQLite index,
+/// ends in the rowid, so whichever is chosen yields rows in page order `(at, id)` and LIMIT stops the walk early; the choice only decides
 /// how many rows are read and dropped by the other filters. Without statistics SQLite may pick
 /// the outcome index (six values) over the client index, so the query names its choice: the
 /// other equality filters are written `+column = ?`, which keeps them out of index selection.
@@ -646,13 +646,13 @@ pub(super) fn log_query<'a>(prefix: &str, filter: &'a LogFilter) -> QueryBuilder
         // order by every column to find duplicates.
         Some(model) => {
             qb.push(format!(
-                "SELECT {RECORD_COLUMNS} FROM usage_records WHERE {} = ",
+                "SELECT id, {RECORD_COLUMNS} FROM usage_records WHERE {} = ",
                 driver.column("served_model", Driver::Model)
             ))
             .push_bind(model.as_str());
             push_log_conditions(&mut qb, filter, driver);
             qb.push(format!(
-                " UNION ALL SELECT {RECORD_COLUMNS} FROM usage_records WHERE {} = ",
+                " UNION ALL SELECT id, {RECORD_COLUMNS} FROM usage_records WHERE {} = ",
                 driver.column("requested_model", Driver::Model)
             ))
             .push_bind(model.as_str())
@@ -662,12 +662,12 @@ pub(super) fn log_query<'a>(prefix: &str, filter: &'a LogFilter) -> QueryBuilder
         }
         None => {
             qb.push(format!(
-                "SELECT {RECORD_COLUMNS} FROM usage_records WHERE 1 = 1"
+                "SELECT id, {RECORD_COLUMNS} FROM usage_records WHERE 1 = 1"
             ));
             push_log_conditions(&mut qb, filter, driver);
         }
     }
-    qb.push(" ORDER BY at DESC, request_id DESC LIMIT ")
+    qb.push(" ORDER BY at DESC, id DESC LIMIT ")
         .push_bind(limit);
     qb
 }
@@ -698,12 +698,14 @@ fn push_log_conditions<'a>(qb: &mut QueryBuilder<'a, Sqlite>, f: &'a LogFilter, 
         ))
         .push_bind(outcome.as_str());
     }
+    // The cursor names a row by its request id; pages go by id. A cursor whose row is gone
+    // (purged) pages on from the millisecond before it.
     if let Some((at, request_id)) = &f.before {
-        qb.push(" AND (at, request_id) < (")
+        qb.push(" AND (at, id) < (")
             .push_bind(*at)
-            .push(", ")
+            .push(", coalesce((SELECT id FROM usage_records WHERE request_id = ")
             .push_bind(request_id.as_str())
-            .push(")");
+            .push("), 0))");
     }
 }
 
