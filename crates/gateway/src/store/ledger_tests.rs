@@ -810,6 +810,24 @@ async fn keyset_pagination_has_no_duplicates_or_gaps() {
 }
 
 #[tokio::test]
+async fn a_cursor_whose_row_is_gone_pages_on_from_the_millisecond_before() {
+    let (_dir, stores) = open().await;
+    let records = generate(31, "req_", 300, T0, 40);
+    append_in_batches(stores.ledger.as_ref(), &records, 100).await;
+    let at = records[150].at;
+    let filter = LogFilter {
+        before: Some((at, "req_purged_long_ago".to_owned())),
+        ..LogFilter::default()
+    };
+    let rest = whole_log(stores.ledger.as_ref(), filter).await;
+    assert!(!rest.is_empty());
+    assert_eq!(
+        rest,
+        newest_first(records.iter().filter(|r| r.at < at).cloned())
+    );
+}
+
+#[tokio::test]
 async fn every_log_filter() {
     let (_dir, stores) = open().await;
     let records = generate(29, "req_", 1200, T0, 2 * HOUR);

@@ -593,10 +593,11 @@ fn names_statement<'a>(chunk: &[(&(Dim, &'a str), &&'a str)]) -> SqliteQuery<'a>
 // ---- reads ------------------------------------------------------------------------------------
 
 /// The index a log query walks. Each index is ordered `(column, at)` and, as every SQLite index,
-/// ends in the rowid, so whichever is chosen yields rows in page order `(at, id)` and LIMIT stops the walk early; the choice only decides
-/// how many rows are read and dropped by the other filters. Without statistics SQLite may pick
-/// the outcome index (six values) over the client index, so the query names its choice: the
-/// other equality filters are written `+column = ?`, which keeps them out of index selection.
+/// ends in the rowid, so whichever is chosen yields rows in page order `(at, id)` and LIMIT stops
+/// the walk early; the choice only decides how many rows are read and dropped by the other
+/// filters. Without statistics SQLite may pick the outcome index (six values) over the client
+/// index, so the query names its choice: the other equality filters are written
+/// `+column = ?`, which keeps them out of index selection.
 /// Order of preference, most selective first in a typical deployment: client, model, key,
 /// outcome, then time alone.
 #[derive(Clone, Copy, PartialEq, Eq)]
