@@ -1116,7 +1116,8 @@ async fn purge_deletes_only_older_rows() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
     // A small chunk, so each table takes many purge transactions.
-    let ledger = SqliteLedger::new(store.pool.clone()).with_purge_chunk(97);
+    let writer = store.ledger_writer().await.unwrap();
+    let ledger = SqliteLedger::new(store.pool.clone(), writer).with_purge_chunk(97);
     let stores = Stores {
         store: Arc::new(store),
         ledger: Arc::new(ledger),
@@ -1223,7 +1224,7 @@ async fn a_failed_batch_leaves_nothing_half_written() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
     let pool = store.pool.clone();
-    let ledger = SqliteLedger::new(pool.clone());
+    let ledger = SqliteLedger::new(pool.clone(), store.ledger_writer().await.unwrap());
 
     let first = generate(37, "req_a_", 300, T0, HOUR);
     ledger.append_usage(&first).await.unwrap();
@@ -1237,8 +1238,8 @@ async fn a_failed_batch_leaves_nothing_half_written() {
     }
     second[900].served_model = Some("boom".into());
 
-    // Failure while inserting records: the 901st, in the second insert statement, after the
-    // first (512 records) ran.
+    // Failure while inserting records: the 901st, in the fifteenth insert statement, after the
+    // first fourteen (896 records) ran.
     sqlx::query(
         "CREATE TRIGGER fail_record BEFORE INSERT ON usage_records \
          WHEN NEW.served_model = 'boom' BEGIN SELECT RAISE(ABORT, 'injected'); END",

@@ -181,7 +181,7 @@ pub async fn connect_sqlite(path: &Path) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
 }
 
-/// The store and the usage ledger over one SQLite file and one connection pool.
+/// The store and the usage ledger over one database.
 #[derive(Clone)]
 pub struct Stores {
     pub store: Arc<dyn Store>,
@@ -192,7 +192,7 @@ pub struct Stores {
 /// returns both the store and the usage ledger on it.
 pub async fn open_sqlite(path: &Path) -> Result<Stores> {
     let store = sqlite::SqliteStore::open(path).await?;
-    let ledger = sqlite_ledger::SqliteLedger::new(store.pool.clone());
+    let ledger = sqlite_ledger::SqliteLedger::new(store.pool.clone(), store.ledger_writer().await?);
     Ok(Stores {
         store: Arc::new(store),
         ledger: Arc::new(ledger),

@@ -1,8 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode. Writes are few here (admin actions and
 //! credential transitions), so one pool serves reads and writes; every write transaction
-//! starts `IMMEDIATE` so a read→write upgrade never fails with SQLITE_BUSY.
+//! starts `IMMEDIATE` so a read→write upgrade never fails with SQLITE_BUSY. The usage ledger
+//! writes through a connection of its own ([`SqliteStore::ledger_writer`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,8 +21,19 @@ use super::{
 use crate::types::EpochMs;
 
 pub struct SqliteStore {
-    /// Shared with the usage ledger (`open_sqlite`).
+    /// Shared with the usage ledger's reads (`open_sqlite`).
     pub(super) pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn connect_options(path: &Path) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true))
 }
 
 impl SqliteStore {
@@ -29,19 +41,27 @@ impl SqliteStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::Database(sqlx::Error::Io(e)))?;
         }
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+            .max_connections(3)
+            .connect_with(connect_options(path)?)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
+    }
+
+    /// A pool of one connection for the usage ledger's batches. SQLite keeps each prepared
+    /// statement per connection, and a multi-row INSERT compiles to a program of about 2 KB a
+    /// row: in the shared pool, every connection in turn compiled and kept its own copies of
+    /// each batch shape; on one connection they are kept once. SQLite serialises writes anyway,
+    /// so the ledger loses no concurrency.
+    pub async fn ledger_writer(&self) -> Result<SqlitePool> {
+        Ok(SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect_options(&self.path)?)
+            .await?)
     }
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
