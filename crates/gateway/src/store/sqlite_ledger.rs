@@ -256,7 +256,7 @@ const RECORD_CHUNK: usize = 64;
 const ROLLUP_CHUNK: usize = 64;
 
 /// Splits `items` into chunks of `max`, then of falling powers of two: the SQL text depends on
-/// the row count, so this keeps to a dozen statement shapes, which stay prepared in the
+/// the row count, so this keeps to seven statement shapes, which stay prepared in the
 /// connection's statement cache instead of being parsed again for every batch.
 pub(super) fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
