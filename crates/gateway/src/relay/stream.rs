@@ -26,7 +26,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use keyloop_wire::anthropic::{self, ErrorType, EventKind, StreamTap};
 use keyloop_wire::sse::{SseError, SseScanner};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::attempt::{Answered, Failover, Opened};
 use super::outcome::classify_stream_error;
@@ -103,12 +103,13 @@ enum Read {
 }
 
 impl Read {
-    fn of(read: Result<Option<Result<Bytes, hyper::Error>>, tokio::time::error::Elapsed>) -> Self {
+    /// `None`: nothing came before the idle timer fired.
+    fn of(read: Option<Option<Result<Bytes, hyper::Error>>>) -> Self {
         match read {
-            Ok(Some(Ok(chunk))) => Self::Chunk(chunk),
-            Ok(Some(Err(_))) => Self::Broke,
-            Ok(None) => Self::Ended,
-            Err(_) => Self::Silent,
+            Some(Some(Ok(chunk))) => Self::Chunk(chunk),
+            Some(Some(Err(_))) => Self::Broke,
+            Some(None) => Self::Ended,
+            None => Self::Silent,
         }
     }
 }
@@ -127,6 +128,11 @@ pub struct Relaying {
     finished: bool,
     /// When the first content event went to the client.
     ttft_ms: Option<i64>,
+    /// The idle timeout between reads, pushed back before each one. A fresh timeout per
+    /// event entered the runtime's timer wheel and left it again, under the driver's lock, for
+    /// every event relayed; pushing a registered timer later is one atomic update (about 1 % of
+    /// the instructions per relayed event).
+    idle: Pin<Box<Sleep>>,
 }
 
 impl Relaying {
@@ -140,6 +146,7 @@ impl Relaying {
             committed: false,
             finished: false,
             ttft_ms: None,
+            idle: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
     }
 
@@ -156,8 +163,10 @@ impl Relaying {
                 return true;
             }
             let wake = hold_until.min(Instant::now() + idle);
-            let read = tokio::time::timeout_at(wake, leg.upstream.next()).await;
-            if read.is_err() && Instant::now() >= hold_until {
+            let read = tokio::time::timeout_at(wake, leg.upstream.next())
+                .await
+                .ok();
+            if read.is_none() && Instant::now() >= hold_until {
                 return true;
             }
             self.take(Read::of(read));
@@ -213,7 +222,12 @@ impl Relaying {
                 self.resume().await;
                 continue;
             };
-            let read = tokio::time::timeout(idle, leg.upstream.next()).await;
+            self.idle.as_mut().reset(Instant::now() + idle);
+            let read = tokio::select! {
+                biased;
+                read = leg.upstream.next() => Some(read),
+                () = self.idle.as_mut() => None,
+            };
             self.take(Read::of(read));
         }
     }
