@@ -150,6 +150,8 @@ fn spec(i: usize) -> KeySpec {
         max_concurrent: None,
         group: Some(format!("org-{}", i % 3)),
         enabled: true,
+        caps: Default::default(),
+        credits_expire_at: None,
     }
 }
 
@@ -166,7 +168,7 @@ fn pool(strategy: Strategy, keys: usize) -> KeyPool {
 /// `classify` read from the recorded 200's headers.
 fn success_with_snapshot() -> Outcome {
     let (status, headers, _, _) = Answer::Ok200.recorded();
-    let outcome = classify(status, &headers, b"", NOW);
+    let outcome = classify(status, &headers, b"", None, NOW);
     assert!(outcome.ratelimit.is_some(), "the 200 carries rate limits");
     outcome
 }
@@ -239,12 +241,13 @@ fn pick_round_robin_third_cooling(bencher: Bencher, keys: usize) {
 #[divan::bench(args = Answer::ALL)]
 fn classify_answer(bencher: Bencher, answer: Answer) {
     let (status, headers, body, expected) = answer.recorded();
-    assert_eq!(classify(status, &headers, &body, NOW).class, expected);
+    assert_eq!(classify(status, &headers, &body, None, NOW).class, expected);
     bencher.bench(|| {
         classify(
             black_box(status),
             black_box(&headers),
             black_box(&body),
+            None,
             NOW,
         )
     });

@@ -130,12 +130,15 @@ pub enum OutcomeClass {
     InvalidCredential,
     /// Credit balance exhausted or a spend cap reached.
     BillingExhausted,
+    /// 403 `permission_error`: this credential may not use what the request asked for (a
+    /// model, a beta). Held out for that model only; other credentials may serve it.
+    ModelDenied,
     /// The client's own request was bad (400, 404, 413, …): returned as-is, no penalty.
     ClientError,
 }
 
 impl OutcomeClass {
-    pub const ALL: [OutcomeClass; 9] = [
+    pub const ALL: [OutcomeClass; 10] = [
         Self::Success,
         Self::RateLimited,
         Self::Overloaded,
@@ -144,6 +147,7 @@ impl OutcomeClass {
         Self::ConnectError,
         Self::InvalidCredential,
         Self::BillingExhausted,
+        Self::ModelDenied,
         Self::ClientError,
     ];
 
@@ -156,6 +160,18 @@ impl OutcomeClass {
         !matches!(self, Self::Success | Self::ClientError)
     }
 
+    /// A signal that may be the provider's as a whole (overload, 5xx, timeouts, broken
+    /// connections), as opposed to one only this credential gets (its own 429, a rejected
+    /// credential, billing, a model it may not use). Retries after these are what a retry
+    /// budget must bound; moving away from a credential's own failure adds load to nothing
+    /// that is failing.
+    pub fn is_provider_wide(self) -> bool {
+        matches!(
+            self,
+            Self::Overloaded | Self::ServerError | Self::Timeout | Self::ConnectError
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
@@ -166,6 +182,7 @@ impl OutcomeClass {
             Self::ConnectError => "connect_error",
             Self::InvalidCredential => "invalid_credential",
             Self::BillingExhausted => "billing_exhausted",
+            Self::ModelDenied => "model_denied",
             Self::ClientError => "client_error",
         }
     }
@@ -181,23 +198,214 @@ pub struct LimitWindow {
 }
 
 /// The provider's view of a credential's headroom after an answer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RateLimitSnapshot {
     pub requests: Option<LimitWindow>,
     pub tokens: Option<LimitWindow>,
     pub input_tokens: Option<LimitWindow>,
     pub output_tokens: Option<LimitWindow>,
+    /// A subscription (OAuth) account's windows, from the `anthropic-ratelimit-unified-*`
+    /// family, which such accounts send instead of the per-minute limits above.
+    pub subscription: Option<Subscription>,
     pub taken_ms: EpochMs,
 }
 
-/// Everything the pool needs to know about how an attempt went.
+/// Whether a subscription window (or the account as a whole) lets requests through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowStatus {
+    Allowed,
+    /// Allowed, but past a warning threshold.
+    Warning,
+    Rejected,
+}
+
+impl WindowStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "allowed" => Some(Self::Allowed),
+            "allowed_warning" => Some(Self::Warning),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Warning => "allowed_warning",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// A family of models that a subscription window may be limited to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelFamily {
+    Opus,
+    Sonnet,
+}
+
+impl ModelFamily {
+    /// Whether `model` (an Anthropic model id) belongs to the family.
+    pub fn covers(self, model: &str) -> bool {
+        match self {
+            Self::Opus => model.contains("opus"),
+            Self::Sonnet => model.contains("sonnet"),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opus => "opus",
+            Self::Sonnet => "sonnet",
+        }
+    }
+}
+
+/// The usage windows of a subscription account, in the provider's header tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WindowName {
+    FiveHour,
+    SevenDay,
+    SevenDayOpus,
+    SevenDaySonnet,
+    /// The seven-day window of included usage when overage is on.
+    SevenDayOverageIncluded,
+}
+
+impl WindowName {
+    pub const ALL: [WindowName; 5] = [
+        Self::FiveHour,
+        Self::SevenDay,
+        Self::SevenDayOpus,
+        Self::SevenDaySonnet,
+        Self::SevenDayOverageIncluded,
+    ];
+
+    /// The token in header names: `anthropic-ratelimit-unified-{token}-utilization`.
+    pub fn token(self) -> &'static str {
+        match self {
+            Self::FiveHour => "5h",
+            Self::SevenDay => "7d",
+            Self::SevenDayOpus => "7d_opus",
+            Self::SevenDaySonnet => "7d_sonnet",
+            Self::SevenDayOverageIncluded => "7d_oi",
+        }
+    }
+
+    /// The name in `representative-claim`.
+    pub fn claim(self) -> &'static str {
+        match self {
+            Self::FiveHour => "five_hour",
+            Self::SevenDay => "seven_day",
+            Self::SevenDayOpus => "seven_day_opus",
+            Self::SevenDaySonnet => "seven_day_sonnet",
+            Self::SevenDayOverageIncluded => "seven_day_overage_included",
+        }
+    }
+
+    pub fn from_token(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.token() == s)
+    }
+
+    pub fn from_claim(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.claim() == s)
+    }
+
+    /// The models the window limits; None for an account-wide window.
+    pub fn family(self) -> Option<ModelFamily> {
+        match self {
+            Self::SevenDayOpus => Some(ModelFamily::Opus),
+            Self::SevenDaySonnet => Some(ModelFamily::Sonnet),
+            _ => None,
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One subscription window as the last answer reported it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UsageWindow {
+    pub status: Option<WindowStatus>,
+    /// When the window resets, on our clock.
+    pub reset_ms: Option<EpochMs>,
+    /// Share used, 0.0–1.0.
+    pub utilization: Option<f64>,
+    /// The warning threshold passed, if any.
+    pub surpassed_threshold: Option<f64>,
+}
+
+/// Why an account's overage is off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverageOff {
+    OutOfCredits,
+    OrgLevel,
+    Other,
+}
+
+/// Overage (usage billed beyond the included windows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overage {
+    pub status: Option<WindowStatus>,
+    pub reset_ms: Option<EpochMs>,
+    pub in_use: bool,
+    pub disabled: Option<OverageOff>,
+}
+
+/// A subscription account's limits after an answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Subscription {
+    /// The account as a whole.
+    pub status: Option<WindowStatus>,
+    pub reset_ms: Option<EpochMs>,
+    /// The window that binds (`representative-claim`).
+    pub binding: Option<WindowName>,
+    windows: [Option<UsageWindow>; 5],
+    pub overage: Option<Overage>,
+}
+
+impl Subscription {
+    pub fn window(&self, name: WindowName) -> Option<&UsageWindow> {
+        self.windows[name.index()].as_ref()
+    }
+
+    pub fn set_window(&mut self, name: WindowName, window: UsageWindow) {
+        self.windows[name.index()] = Some(window);
+    }
+
+    /// Every reported window, in [`WindowName::ALL`] order.
+    pub fn windows(&self) -> impl Iterator<Item = (WindowName, &UsageWindow)> {
+        WindowName::ALL
+            .into_iter()
+            .filter_map(|name| self.window(name).map(|w| (name, w)))
+    }
+}
+
+/// Which requests an outcome's verdict on the credential covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything the credential serves.
+    #[default]
+    Credential,
+    /// Only the model the request named (a 403 for that model).
+    RequestModel,
+    /// Only a family of models (a subscription window limited to them).
+    Family(ModelFamily),
+}
+
+/// Everything the pool needs to know about how an attempt went.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Outcome {
     pub class: OutcomeClass,
     /// When the provider said this credential may be used again (`retry-after` or a reset
-    /// header), already in our clock.
+    /// header), already in our clock and bounded (see `providers::ratelimit_headers`).
     pub retry_at_ms: Option<EpochMs>,
     pub ratelimit: Option<RateLimitSnapshot>,
+    /// What the verdict covers.
+    pub scope: Scope,
 }
 
 impl Outcome {
@@ -206,6 +414,7 @@ impl Outcome {
             class,
             retry_at_ms: None,
             ratelimit: None,
+            scope: Scope::Credential,
         }
     }
 }

@@ -143,16 +143,11 @@ fn non_envelopes_are_not_errors() {
 }
 
 #[test]
-fn credit_exhaustion_is_recognised_by_message_code_or_type() {
+fn credit_exhaustion_is_recognised_by_type_code_or_the_exact_message() {
     let exhausted = [
         upstream(
             Some(ErrorType::InvalidRequest),
             "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
-            None,
-        ),
-        upstream(
-            Some(ErrorType::InvalidRequest),
-            "YOUR CREDIT BALANCE IS TOO LOW",
             None,
         ),
         upstream(
@@ -178,6 +173,18 @@ fn credit_exhaustion_is_recognised_by_message_code_or_type() {
         ),
         upstream(Some(ErrorType::RateLimit), "slow down", Some("other_code")),
         upstream(Some(ErrorType::Overloaded), "Overloaded", None),
+        // Validation messages quote the client's input: the phrase inside one is the client's,
+        // not the provider's billing signal.
+        upstream(
+            Some(ErrorType::InvalidRequest),
+            "messages.0.content.0.text: \"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.\" exceeds the allowed length",
+            None,
+        ),
+        upstream(
+            Some(ErrorType::InvalidRequest),
+            "YOUR CREDIT BALANCE IS TOO LOW",
+            None,
+        ),
     ];
     for error in &not_exhausted {
         assert!(!is_credit_exhausted(error), "{error:?}");

@@ -67,7 +67,7 @@ pub struct UpstreamConfig {
     pub max_attempts: u32,
     pub response_limit: usize,
     pub retry_budget_ratio: f64,
-    pub retry_budget_floor_per_sec: u32,
+    pub retry_budget_min_retries: u32,
     pub probe_model: String,
 }
 
@@ -242,7 +242,7 @@ impl Config {
                 raw.upstream.response_limit_bytes,
             )? as usize,
             retry_budget_ratio: raw.upstream.retry_budget_ratio,
-            retry_budget_floor_per_sec: raw.upstream.retry_budget_floor_per_sec,
+            retry_budget_min_retries: raw.upstream.retry_budget_min_retries,
             probe_model: raw.upstream.probe_model,
         };
         let pool = pool_config(&raw.pool)?;

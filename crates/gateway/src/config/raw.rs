@@ -96,14 +96,19 @@ pub struct RawUpstream {
     /// first byte by the model's time to first token (at most this long; after that the
     /// stream is committed and spliced as with 0).
     pub first_event_hold_ms: u64,
-    /// Most distinct credentials tried for one request.
+    /// Most attempts for one request that follow provider-wide failures (overload, 5xx,
+    /// timeouts, broken streams, while no credential is succeeding). Moving away from a
+    /// credential's own failure (its 429, a rejected credential, billing, a failure while its
+    /// peers succeed) is not counted: each credential is tried at most once per request.
     pub max_attempts: u32,
     /// Largest non-streaming upstream body read, in bytes.
     pub response_limit_bytes: u64,
-    /// Retries may add at most this fraction to upstream attempts (over a sliding window).
+    /// Requests retrying after provider-wide failures may be at most this share of the
+    /// requests in flight (Envoy's retry budget).
     pub retry_budget_ratio: f64,
-    /// Retries always allowed per second, whatever the ratio says.
-    pub retry_budget_floor_per_sec: u32,
+    /// Requests that may always be retrying at once, whatever the ratio says.
+    #[serde(alias = "retry-budget-floor-per-sec")]
+    pub retry_budget_min_retries: u32,
     /// Model named in the `count_tokens` call that probes a cooling or disabled credential.
     pub probe_model: String,
 }
@@ -118,7 +123,7 @@ impl Default for RawUpstream {
             max_attempts: 3,
             response_limit_bytes: 64 * 1024 * 1024,
             retry_budget_ratio: 0.2,
-            retry_budget_floor_per_sec: 5,
+            retry_budget_min_retries: 3,
             probe_model: "claude-haiku-4-5".into(),
         }
     }

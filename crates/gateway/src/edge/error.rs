@@ -7,11 +7,44 @@ use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 use keyloop_wire::anthropic::{ErrorType, error_body};
 
+use crate::pool::{Shortage, SkipReason};
 use crate::relay;
 use crate::types::{OutcomeClass, now_ms};
 
 /// When nothing says how long to wait (every credential disabled), suggest this.
 const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
+/// After provider-wide failures with nothing cooling, suggest this: long enough not to join a
+/// retry storm, short enough for a blip.
+const FAILING_RETRY_AFTER_SECS: u64 = 10;
+
+/// The pool has nothing to offer: 429 when its credentials are out for their limits (the
+/// client waits until the first is expected back), 529 when they are failing, 503 when all are
+/// disabled. Every one with `retry-after`, so SDKs wait as long as they should instead of
+/// backing off blind.
+fn exhausted(shortage: Shortage, wait: u64, counts: &str) -> ApiError {
+    match shortage {
+        Shortage::RateLimited => ApiError::new(
+            ErrorType::RateLimit,
+            format!(
+                "every upstream credential is rate limited ({counts}); the first is expected back in {wait}s"
+            ),
+        )
+        .retry_after(wait),
+        Shortage::Failing => ApiError::new(
+            ErrorType::Overloaded,
+            format!(
+                "every upstream credential is failing or being re-checked ({counts}); retry in {wait}s"
+            ),
+        )
+        .retry_after(wait.clamp(1, DEFAULT_RETRY_AFTER_SECS)),
+        Shortage::Disabled => ApiError::new(
+            ErrorType::Api,
+            format!("no upstream credential can serve this request ({counts})"),
+        )
+        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+        .retry_after(DEFAULT_RETRY_AFTER_SECS),
+    }
+}
 
 pub struct ApiError {
     pub status: StatusCode,
@@ -77,72 +110,75 @@ pub fn from_relay(error: &relay::Error) -> Result<ApiError, &relay::Answer> {
         )
         .with_status(StatusCode::SERVICE_UNAVAILABLE),
         E::NoKeyAvailable {
-            retry_at, skipped, ..
+            retry_at,
+            skipped,
+            shortage,
+            ..
         } => {
-            let mut cooling = 0;
-            let mut disabled = 0;
-            let mut full = 0;
+            let wait = secs_until(*retry_at);
+            let (mut cooling, mut disabled, mut limited) = (0, 0, 0);
             for skip in skipped {
                 match skip.reason {
-                    crate::pool::SkipReason::Full => full += 1,
-                    crate::pool::SkipReason::Disabled => disabled += 1,
+                    SkipReason::Disabled => disabled += 1,
+                    SkipReason::Full | SkipReason::Capped { .. } | SkipReason::ModelHeld { .. } => {
+                        limited += 1;
+                    }
                     _ => cooling += 1,
                 }
             }
-            let wait = if cooling == 0 && full > 0 {
-                1
-            } else {
-                secs_until(*retry_at)
-            };
-            ApiError::new(
-                ErrorType::RateLimit,
-                format!(
-                    "no upstream credential can take this request now ({cooling} cooling down, \
-                     {full} at their concurrency limit, {disabled} disabled); retry in {wait}s"
-                ),
-            )
-            .retry_after(wait)
+            let counts = format!(
+                "{cooling} cooling down, {limited} at a limit or held for this model, {disabled} disabled"
+            );
+            exhausted(*shortage, wait, &counts)
         }
         E::AllAttemptsFailed {
             attempts,
             last,
             retry_at,
+            shortage,
         } => {
             let n = attempts.len();
             let last_class = attempts.last().map(|a| a.outcome.class);
+            let wait = secs_until(*retry_at);
+            if let Some(shortage) = shortage {
+                // Every credential was tried or is known to be out: the pool's own advice.
+                let shortage = match last_class {
+                    Some(class) if class.is_provider_wide() => Shortage::Failing,
+                    _ => *shortage,
+                };
+                return Ok(exhausted(shortage, wait, &format!("{n} tried")));
+            }
             match (last_class, last) {
-                (
-                    Some(OutcomeClass::Overloaded | OutcomeClass::ServerError | OutcomeClass::Timeout),
-                    Some(answer),
-                ) => return Err(answer.as_ref()),
+                (Some(class), Some(answer)) if class.is_provider_wide() => return Err(answer.as_ref()),
                 (Some(OutcomeClass::Overloaded), None) => ApiError::new(
                     ErrorType::Overloaded,
                     format!("the upstream is overloaded ({n} attempts)"),
-                ),
+                )
+                .retry_after(FAILING_RETRY_AFTER_SECS),
                 (Some(OutcomeClass::Timeout), None) => ApiError::new(
                     ErrorType::Timeout,
                     format!("the upstream did not answer in time ({n} attempts)"),
-                ),
+                )
+                .retry_after(FAILING_RETRY_AFTER_SECS),
                 (Some(OutcomeClass::ConnectError), _) => ApiError::new(
                     ErrorType::Api,
                     format!("could not reach the upstream ({n} attempts)"),
                 )
-                .with_status(StatusCode::BAD_GATEWAY),
+                .with_status(StatusCode::BAD_GATEWAY)
+                .retry_after(FAILING_RETRY_AFTER_SECS),
                 (Some(OutcomeClass::ServerError), None) => ApiError::new(
                     ErrorType::Api,
                     format!("the upstream failed before sending any content ({n} attempts)"),
                 )
-                .with_status(StatusCode::BAD_GATEWAY),
-                _ => {
-                    let wait = secs_until(*retry_at);
-                    ApiError::new(
-                        ErrorType::RateLimit,
-                        format!(
-                            "all {n} upstream credentials tried are rate limited or unavailable; retry in {wait}s"
-                        ),
-                    )
-                    .retry_after(wait)
-                }
+                .with_status(StatusCode::BAD_GATEWAY)
+                .retry_after(FAILING_RETRY_AFTER_SECS),
+                _ => ApiError::new(
+                    ErrorType::RateLimit,
+                    format!(
+                        "all {n} upstream credentials tried are rate limited or unavailable; retry in {wait}s"
+                    ),
+                )
+                .retry_after(wait),
             }
         }
         E::BatchNotFound { id } => ApiError::new(

@@ -7,6 +7,7 @@ pub mod csv;
 use std::collections::{HashMap, HashSet};
 
 use crate::config::KeyConfig;
+use crate::pool::Caps;
 use crate::pool::{KeyPool, KeySpec, KeyView, PersistedState};
 use crate::store::{self, KeyRow, KeyStateRow, Store};
 use crate::types::{KeyId, KeyKind, Secret, mask_secret, now_ms};
@@ -180,6 +181,8 @@ pub fn spec(vault: &Vault, row: &KeyRow) -> Result<KeySpec, Error> {
         max_concurrent: row.max_concurrent.and_then(|n| u32::try_from(n).ok()),
         group: row.group_label.clone(),
         enabled: row.enabled,
+        caps: Caps::default(),
+        credits_expire_at: None,
     })
 }
 

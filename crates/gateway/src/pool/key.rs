@@ -4,9 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use super::caps::{Caps, Used};
 use super::config::Config;
+use super::holds::Holds;
+use super::reliability::Reliability;
 use super::state::{Health, Machine, Policy};
-use super::{KeySpec, KeyView, PersistedState, SkipReason};
+use super::{HoldView, KeySpec, KeyView, PersistedState, SkipReason};
 use crate::types::{EpochMs, KeyId, KeyKind, OutcomeClass, RateLimitSnapshot, Secret};
 
 #[derive(Debug, Default)]
@@ -31,7 +34,18 @@ pub(super) struct Key {
     pub priority: u32,
     pub weight: u32,
     pub max_concurrent: Option<u32>,
+    /// The operator's group label; when set it overrides the learned organisation.
     pub group: Option<Arc<str>>,
+    /// The organisation the provider says the key bills to (`anthropic-organization-id`).
+    pub organization: Option<Arc<str>>,
+    pub caps: Caps,
+    pub used: Used,
+    /// When the key's prepaid credits expire: among equally good keys the one expiring first
+    /// is used first.
+    pub credits_expire_at: Option<EpochMs>,
+    /// Models this key is held out for, while it serves others.
+    pub holds: Holds,
+    pub reliability: Reliability,
     /// Distinguishes this key from an earlier one with the same id (removed, then added
     /// again), so a late report of an old lease does not land on the new key.
     pub incarnation: u64,
@@ -63,6 +77,12 @@ impl Key {
             weight: spec.weight.max(1),
             max_concurrent: spec.max_concurrent,
             group: spec.group.map(Arc::from),
+            organization: None,
+            used: Used::new(&spec.caps, now),
+            caps: spec.caps,
+            credits_expire_at: spec.credits_expire_at,
+            holds: Holds::default(),
+            reliability: Reliability::default(),
             incarnation,
             in_flight: Arc::new(AtomicU32::new(0)),
             probe: Arc::new(AtomicU64::new(0)),
@@ -87,6 +107,8 @@ impl Key {
         self.weight = spec.weight.max(1);
         self.max_concurrent = spec.max_concurrent;
         self.group = spec.group.map(Arc::from);
+        self.caps = spec.caps;
+        self.credits_expire_at = spec.credits_expire_at;
         secret_changed
     }
 
@@ -117,8 +139,18 @@ impl Key {
         !self.machine.is_operator_disabled()
     }
 
-    /// Why this key cannot take the attempt now; None when it can.
-    pub(super) fn skip_reason(&self, exclude: &[KeyId]) -> Option<SkipReason> {
+    /// The organisation the key counts as: the operator's group, else the learned one.
+    pub(super) fn org(&self) -> Option<&Arc<str>> {
+        self.group.as_ref().or(self.organization.as_ref())
+    }
+
+    /// Why this key cannot take an attempt on `model` now; None when it can.
+    pub(super) fn skip_reason(
+        &mut self,
+        exclude: &[KeyId],
+        model: Option<&str>,
+        now: EpochMs,
+    ) -> Option<SkipReason> {
         match self.machine.health {
             Health::Disabled(_) => return Some(SkipReason::Disabled),
             Health::CoolingDown { until, .. } => return Some(SkipReason::CoolingDown { until }),
@@ -128,10 +160,19 @@ impl Key {
         if exclude.contains(&self.id) {
             return Some(SkipReason::Excluded);
         }
-        match self.cap() {
-            Some(cap) if self.in_flight() >= cap => Some(SkipReason::Full),
-            _ => None,
+        if !self.holds.is_empty()
+            && let Some(until) = self.holds.until(model, now)
+        {
+            return Some(SkipReason::ModelHeld { until });
         }
+        if let Some(cap) = self.cap()
+            && self.in_flight() >= cap
+        {
+            return Some(SkipReason::Full);
+        }
+        self.used
+            .blocked_until(&self.caps, now)
+            .map(|until| SkipReason::Capped { until })
     }
 
     pub(super) fn persisted(&self) -> PersistedState {
@@ -146,7 +187,7 @@ impl Key {
         }
     }
 
-    pub(super) fn view(&self) -> KeyView {
+    pub(super) fn view(&self, now: EpochMs) -> KeyView {
         let (cooldown_until, next_probe_at) = match self.machine.health {
             Health::CoolingDown { until, .. } => (Some(until), None),
             Health::Disabled(super::state::Disabled::InvalidCredential { next_probe_at }) => {
@@ -176,6 +217,21 @@ impl Key {
             last_ratelimit: self.stats.last_ratelimit,
             ramp_cap: self.machine.ramp,
             last_transition_at: self.machine.last_transition_at,
+            organization: self.org().map(|o| o.to_string()),
+            organization_learned: self.organization.as_deref().map(str::to_owned),
+            holds: self
+                .holds
+                .live(now)
+                .map(|h| HoldView {
+                    models: h.models.label(),
+                    until: h.until,
+                    reason: h.reason.clone(),
+                })
+                .collect(),
+            caps: self.caps,
+            used_today: self.used.today(),
+            credits_expire_at: self.credits_expire_at,
+            success_rate: self.reliability.success,
         }
     }
 }

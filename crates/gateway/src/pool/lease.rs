@@ -20,6 +20,10 @@ pub struct Lease {
     pub(super) group: Option<Arc<str>>,
     pub(super) secret: Arc<Secret<String>>,
     pub(super) skipped: Vec<Skip>,
+    /// The session's pinned key could not serve, so this one does instead.
+    pub(super) moved: bool,
+    /// The key has a daily token quota: its usage must be counted.
+    pub(super) counts_tokens: bool,
     pub(super) incarnation: u64,
     /// The key's state-machine epoch when the lease was taken.
     pub(super) epoch: u64,
@@ -52,6 +56,17 @@ impl Lease {
     /// Keys passed over for this attempt and why (empty, without allocation, when none were).
     pub fn skipped(&self) -> &[Skip] {
         &self.skipped
+    }
+
+    /// Whether a sticky session had to move off its pinned key for this attempt.
+    pub fn moved(&self) -> bool {
+        self.moved
+    }
+
+    /// Whether the tokens this attempt uses count against a daily quota
+    /// (`KeyPool::record_tokens`).
+    pub fn counts_tokens(&self) -> bool {
+        self.counts_tokens
     }
 
     /// True the first time only: the guard behind "report at most once".

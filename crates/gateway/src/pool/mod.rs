@@ -19,10 +19,13 @@
 //! as a [`Transition`] carrying the key's full [`PersistedState`] for the store and the panel.
 
 mod affinity;
+mod caps;
 mod config;
 mod cooldown;
+mod holds;
 mod key;
 mod lease;
+mod reliability;
 mod select;
 mod state;
 
@@ -36,16 +39,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
+pub use self::caps::Caps;
 pub use self::config::{Config, Strategy};
 pub use self::lease::{Lease, ProbeTicket};
+pub use self::reliability::Blame;
 
 use self::affinity::{Affinity, MAX_SESSIONS};
+use self::holds::{MODEL_DENIED_MS, Models};
 use self::key::Key;
-use self::state::{Change, Disabled, Health, Machine};
-use crate::types::{EpochMs, KeyId, KeyKind, Outcome, OutcomeClass, RateLimitSnapshot, Secret};
+use self::state::{Cause, Change, Disabled, Health, Machine};
+use crate::types::{
+    EpochMs, KeyId, KeyKind, Outcome, OutcomeClass, RateLimitSnapshot, Scope, Secret, WindowStatus,
+};
 
 /// Transitions buffered for slow subscribers; one that lags re-syncs with `persisted()`.
 const TRANSITION_BUFFER: usize = 1024;
+/// A probing key counts as back this soon: the prober checks it at once.
+const PROBE_SOON_MS: i64 = 1_000;
+/// A transition that keeps a key out longer than this must be on disk before the request
+/// that caused it is answered: a crash right after must not bring the key back.
+const DURABLE_AFTER_MS: i64 = 60_000;
+/// On a retry, keys whose success rate is within this of the best count as equally likely.
+const RELIABILITY_SLACK: f64 = 0.05;
 
 /// One key as configured by the operator.
 #[derive(Clone, Debug)]
@@ -63,6 +78,10 @@ pub struct KeySpec {
     pub group: Option<String>,
     /// False: switched off by the operator.
     pub enabled: bool,
+    /// Burst limit and daily quota.
+    pub caps: Caps,
+    /// When the key's prepaid credits expire.
+    pub credits_expire_at: Option<EpochMs>,
 }
 
 /// What the relay asks for.
@@ -75,6 +94,8 @@ pub struct Pick<'a> {
     /// Groups to stay away from if any other key can serve: a provider's rate limits are per
     /// organisation, so after a 429 the keys billing to the same one are likely limited too.
     pub avoid_groups: &'a [Arc<str>],
+    /// The model the request names: keys held out for it are skipped.
+    pub model: Option<&'a str>,
 }
 
 /// A key passed over by `acquire`, and why.
@@ -96,6 +117,14 @@ pub enum SkipReason {
     Full,
     /// Already tried in this request.
     Excluded,
+    /// Held out for the request's model (a 403 for it, a spent model window).
+    ModelHeld {
+        until: EpochMs,
+    },
+    /// At its burst limit or daily quota.
+    Capped {
+        until: EpochMs,
+    },
 }
 
 impl SkipReason {
@@ -106,8 +135,21 @@ impl SkipReason {
             Self::Disabled => "disabled",
             Self::Full => "full",
             Self::Excluded => "excluded",
+            Self::ModelHeld { .. } => "model_held",
+            Self::Capped { .. } => "capped",
         }
     }
+}
+
+/// Why no key could serve: what the soonest key to return is out for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shortage {
+    /// Limits: a 429 or billing cooldown, a model hold, a cap, a full key.
+    RateLimited,
+    /// Failures: keys ejected or being probed after errors.
+    Failing,
+    /// Nothing comes back by itself: every key is disabled (or was tried).
+    Disabled,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +161,7 @@ pub enum Error {
     NoKeyAvailable {
         retry_at: Option<EpochMs>,
         skipped: Vec<Skip>,
+        shortage: Shortage,
     },
 }
 
@@ -182,6 +225,37 @@ pub struct KeyView {
     /// Slow-start in-flight cap while the key ramps up after returning.
     pub ramp_cap: Option<u32>,
     pub last_transition_at: Option<EpochMs>,
+    /// The organisation the key counts as (the operator's group, else the learned one).
+    pub organization: Option<String>,
+    /// The organisation the provider reported.
+    pub organization_learned: Option<String>,
+    /// Models the key is held out for now.
+    pub holds: Vec<HoldView>,
+    pub caps: Caps,
+    /// Requests and tokens counted today (UTC) against the daily quota.
+    pub used_today: (u64, u64),
+    pub credits_expire_at: Option<EpochMs>,
+    /// Recent success rate, 0.0–1.0.
+    pub success_rate: f64,
+}
+
+/// A per-model hold, for `/status` and the panel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HoldView {
+    pub models: String,
+    pub until: EpochMs,
+    pub reason: String,
+}
+
+/// What `report` found.
+#[derive(Debug)]
+pub struct Reported {
+    /// Whose trouble the outcome was; a retry after `Blame::Provider` is what a retry budget
+    /// bounds.
+    pub blame: Blame,
+    /// The key's new state when it must be saved before the request is answered (disabled,
+    /// or out for longer than a minute).
+    pub durable: Option<PersistedState>,
 }
 
 /// A key's health as the store keeps it: enough to restore it exactly after a restart.
@@ -232,6 +306,8 @@ struct PoolState {
     /// Round-robin position (RoundRobin, and Headroom's tie-break).
     cursor: usize,
     affinity: Affinity,
+    /// Organisations that answered 429 lately, until their reset: their keys come last.
+    org_limited: Vec<(Arc<str>, EpochMs)>,
     /// Lower bound of the earliest cooldown end: `acquire` scans for ended cooldowns only once
     /// this has passed.
     next_expiry: Option<EpochMs>,
@@ -239,6 +315,8 @@ struct PoolState {
     next_probe_seq: u64,
     /// Reused per `acquire` for the eligibility marks, so selection does not allocate.
     eligible: Vec<bool>,
+    /// Reused per `acquire`: the eligible keys that are also preferred.
+    preferred: Vec<bool>,
 }
 
 impl std::fmt::Debug for KeyPool {
@@ -266,10 +344,12 @@ impl KeyPool {
             index: HashMap::with_capacity(keys.len()),
             cursor: 0,
             affinity: Affinity::new(config.sticky_ttl_ms, MAX_SESSIONS),
+            org_limited: Vec::new(),
             next_expiry: None,
             next_incarnation: 1,
             next_probe_seq: 1,
             eligible: Vec::with_capacity(keys.len()),
+            preferred: Vec::with_capacity(keys.len()),
         };
         for spec in keys {
             match state.index.get(&spec.id) {
@@ -315,12 +395,13 @@ impl KeyPool {
         let mut guard = inner.state.lock();
         let st = &mut *guard;
         st.expire_due(&inner.events, now);
+        st.org_limited.retain(|(_, until)| *until > now);
 
         let mut eligible = std::mem::take(&mut st.eligible);
         eligible.clear();
         let mut skipped = Vec::new();
-        for key in &st.keys {
-            let reason = key.skip_reason(pick.exclude);
+        for key in &mut st.keys {
+            let reason = key.skip_reason(pick.exclude, pick.model, now);
             eligible.push(reason.is_none());
             if let Some(reason) = reason {
                 skipped.push(Skip {
@@ -331,52 +412,36 @@ impl KeyPool {
             }
         }
 
-        // Prefer keys outside the avoided groups; fall back to all eligible keys.
-        let mut chosen_from = None;
-        if !pick.avoid_groups.is_empty() {
-            let preferred: Vec<bool> = st
-                .keys
-                .iter()
-                .zip(&eligible)
-                .map(|(key, ok)| {
-                    *ok && !key
-                        .group
-                        .as_ref()
-                        .is_some_and(|g| pick.avoid_groups.contains(g))
-                })
-                .collect();
-            if preferred.contains(&true) {
-                chosen_from = Some(std::mem::replace(&mut eligible, preferred));
-            }
-        }
-
         let session = pick
             .session
             .filter(|_| inner.config.sticky)
             .map(|s| st.affinity.session(s));
         let pinned = session.map(|h| st.pinned(h, &eligible, now));
+        let mut preferred = std::mem::take(&mut st.preferred);
+        preferred.clear();
+        preferred.extend_from_slice(&eligible);
+        st.prefer(&mut preferred, pick, pinned, inner.config.strategy);
         let chosen = match pinned {
             Some(Pinned::Use(i)) => Some(i),
             _ => select::choose(
                 inner.config.strategy,
                 &mut st.keys,
-                &eligible,
+                &preferred,
                 &mut st.cursor,
+                pick.model,
                 now,
             ),
         };
-        st.eligible = chosen_from.unwrap_or(eligible);
+        st.eligible = eligible;
+        st.preferred = preferred;
 
         let Some(i) = chosen else {
-            let retry_at = st
-                .keys
-                .iter()
-                .filter_map(|key| match key.machine.health {
-                    Health::CoolingDown { until, .. } => Some(until),
-                    _ => None,
-                })
-                .min();
-            return Err(Error::NoKeyAvailable { retry_at, skipped });
+            let (retry_at, shortage) = st.shortage(&skipped, now);
+            return Err(Error::NoKeyAvailable {
+                retry_at,
+                skipped,
+                shortage,
+            });
         };
         if let (Some(h), Some(Pinned::Repin)) = (session, pinned) {
             st.affinity.pin(h, st.keys[i].id.clone(), now);
@@ -385,13 +450,16 @@ impl KeyPool {
         let key = &mut st.keys[i];
         key.in_flight.fetch_add(1, Ordering::AcqRel);
         key.stats.requests += 1;
+        key.used.take(&key.caps);
         Ok(Lease {
             key_id: key.id.clone(),
             name: Arc::clone(&key.name),
             kind: key.kind,
-            group: key.group.clone(),
+            group: key.org().cloned(),
             secret: Arc::clone(&key.secret),
             skipped,
+            moved: matches!(pinned, Some(Pinned::Keep(_))),
+            counts_tokens: key.caps.daily_tokens.is_some(),
             incarnation: key.incarnation,
             epoch: key.machine.epoch,
             in_flight: Arc::clone(&key.in_flight),
@@ -411,9 +479,11 @@ impl KeyPool {
             key_id: key.id.clone(),
             name: Arc::clone(&key.name),
             kind: key.kind,
-            group: key.group.clone(),
+            group: key.org().cloned(),
             secret: Arc::clone(&key.secret),
             skipped: Vec::new(),
+            moved: false,
+            counts_tokens: key.caps.daily_tokens.is_some(),
             incarnation: key.incarnation,
             epoch: key.machine.epoch,
             in_flight: Arc::clone(&key.in_flight),
@@ -421,19 +491,42 @@ impl KeyPool {
         })
     }
 
-    /// Feeds a lease's outcome to its key's state machine and counters. Once per lease; later
-    /// calls, and reports for a key removed since, are ignored. Does not free the in-flight
-    /// slot (dropping the lease does).
-    pub fn report(&self, lease: &Lease, outcome: &Outcome, now: EpochMs) {
+    /// Feeds a lease's outcome to its key's state machine and counters, without a model (see
+    /// [`KeyPool::report_for`]).
+    pub fn report(&self, lease: &Lease, outcome: &Outcome, now: EpochMs) -> Reported {
+        self.report_for(lease, outcome, None, now)
+    }
+
+    /// Feeds a lease's outcome on a request for `model` to its key's state machine and
+    /// counters, and says whose trouble it was. Once per lease; later calls, and reports for a
+    /// key removed since, are ignored (and blame nobody). Does not free the in-flight slot
+    /// (dropping the lease does).
+    ///
+    /// Provider-wide signals (overload, 5xx, timeouts, broken connections) are held against
+    /// the key only while some other key succeeds (outlier detection): then a run of them, or
+    /// a success rate far below its peers', ejects it for a growing interval. An outcome scoped
+    /// to some models holds the key out for those models only.
+    pub fn report_for(
+        &self,
+        lease: &Lease,
+        outcome: &Outcome,
+        model: Option<&str>,
+        now: EpochMs,
+    ) -> Reported {
+        let nothing = Reported {
+            blame: Blame::Nobody,
+            durable: None,
+        };
         if !lease.claim_report() {
-            return;
+            return nothing;
         }
         let inner = &*self.inner;
         let mut guard = inner.state.lock();
         let st = &mut *guard;
         let Some(i) = st.find(&lease.key_id, lease.incarnation) else {
-            return;
+            return nothing;
         };
+        let blame = st.blame(i, outcome.class, now);
         let key = &mut st.keys[i];
         key.stats.last_outcome = Some(outcome.class);
         if !matches!(
@@ -445,12 +538,71 @@ impl KeyPool {
         }
         if let Some(snapshot) = outcome.ratelimit {
             key.stats.last_ratelimit = Some(snapshot);
+            hold_spent_windows(key, &snapshot, now);
         }
+        hold_scoped(key, outcome, model, now);
+        if outcome.class == OutcomeClass::Success {
+            st.clear_org_limit(i);
+        } else if outcome.class == OutcomeClass::RateLimited
+            && outcome.scope == Scope::Credential
+            && let Some(org) = key.org().cloned()
+        {
+            let until = outcome
+                .retry_at_ms
+                .unwrap_or(now + inner.config.rate_limit_ladder_ms[0]);
+            st.org_limited.retain(|(o, _)| *o != org);
+            st.org_limited.push((org, until));
+        }
+        let key = &mut st.keys[i];
         let fresh = lease.epoch == key.machine.epoch;
-        let change = key
-            .machine
-            .on_outcome(outcome, fresh, &key.policy(&inner.config), now);
+        let policy = key.policy(&inner.config);
+        let mut change = key.machine.on_outcome(outcome, blame, fresh, &policy, now);
+        if change.is_none()
+            && blame == Blame::Credential
+            && outcome.class.is_provider_wide()
+            && fresh
+        {
+            let peer_mean =
+                reliability::peer_mean(st.keys.iter().map(|k| &k.reliability).enumerate(), i);
+            let key = &mut st.keys[i];
+            if key.reliability.is_outlier(peer_mean) {
+                change = key.machine.eject(&key.policy(&inner.config), now);
+            }
+        }
+        let key = &st.keys[i];
+        let long = match key.machine.health {
+            Health::Disabled(_) => true,
+            Health::CoolingDown { until, .. } => until - now > DURABLE_AFTER_MS,
+            _ => false,
+        };
+        let durable = (change.is_some() && long).then(|| key.persisted());
         st.announce(i, change, &inner.events, now);
+        Reported { blame, durable }
+    }
+
+    /// Notes the organisation the provider says a key bills to (`anthropic-organization-id`).
+    /// Keys of one organisation share its rate limits and prompt cache.
+    pub fn note_organization(&self, lease: &Lease, organization: &str) {
+        let mut guard = self.inner.state.lock();
+        let Some(i) = guard.find(&lease.key_id, lease.incarnation) else {
+            return;
+        };
+        let key = &mut guard.keys[i];
+        if key.organization.as_deref() != Some(organization) {
+            key.organization = Some(Arc::from(organization));
+        }
+    }
+
+    /// Counts the tokens a finished request used against its key's daily token quota.
+    pub fn record_tokens(&self, key_id: &KeyId, tokens: u64, now: EpochMs) {
+        let mut guard = self.inner.state.lock();
+        let Some(&i) = guard.index.get(key_id) else {
+            return;
+        };
+        let key = &mut guard.keys[i];
+        if key.caps.daily_tokens.is_some() {
+            key.used.add_tokens(&key.caps, tokens, now);
+        }
     }
 
     /// The keys as they are now, in configuration order.
@@ -458,7 +610,7 @@ impl KeyPool {
         let inner = &*self.inner;
         let mut guard = inner.state.lock();
         guard.expire_due(&inner.events, now);
-        guard.keys.iter().map(Key::view).collect()
+        guard.keys.iter().map(|key| key.view(now)).collect()
     }
 
     /// Moves ended cooldowns to Probing and hands out a ticket for every key to probe now:
@@ -508,6 +660,9 @@ impl KeyPool {
         let change = key
             .machine
             .on_probe(outcome, &key.policy(&inner.config), now);
+        if outcome.class == OutcomeClass::Success {
+            st.clear_org_limit(i);
+        }
         st.announce(i, change, &inner.events, now);
     }
 
@@ -606,6 +761,7 @@ impl KeyPool {
         };
         let key = &mut st.keys[i];
         let change = key.machine.clear_cooldown(&key.policy(&inner.config), now);
+        st.clear_org_limit(i);
         st.announce(i, change, &inner.events, now);
         true
     }
@@ -682,13 +838,72 @@ fn issue_ticket(next_seq: &mut u64, key: &Key) -> ProbeTicket {
     }
 }
 
+/// Holds a key out for the models an outcome's verdict covers: a 403 for the request's model,
+/// a 429 from a subscription window limited to a family of models.
+fn hold_scoped(key: &mut Key, outcome: &Outcome, model: Option<&str>, now: EpochMs) {
+    let models = match (outcome.scope, model) {
+        (Scope::Credential, _) | (Scope::RequestModel, None) => return,
+        (Scope::RequestModel, Some(model)) => Models::Exact(model.into()),
+        (Scope::Family(family), _) => Models::Family(family),
+    };
+    let (until, reason) = match outcome.class {
+        OutcomeClass::ModelDenied => (
+            now + MODEL_DENIED_MS,
+            "the provider refused this credential for the model (403)".to_owned(),
+        ),
+        OutcomeClass::RateLimited => (
+            outcome
+                .retry_at_ms
+                .unwrap_or(now + MODEL_DENIED_MS)
+                .max(now),
+            "subscription window for these models spent (429)".to_owned(),
+        ),
+        _ => return,
+    };
+    key.holds.prune(now);
+    key.holds.hold(models, until, reason);
+}
+
+/// A subscription's model-limited window reported as rejected, on any answer, holds the key out
+/// for that window's models until its reset: asking would only get a 429.
+fn hold_spent_windows(key: &mut Key, snapshot: &RateLimitSnapshot, now: EpochMs) {
+    let Some(subscription) = &snapshot.subscription else {
+        return;
+    };
+    for (name, window) in subscription.windows() {
+        let (Some(family), Some(WindowStatus::Rejected), Some(until)) =
+            (name.family(), window.status, window.reset_ms)
+        else {
+            continue;
+        };
+        if until > now && key.holds.until(Some(family.as_str()), now).is_none() {
+            key.holds.prune(now);
+            key.holds.hold(
+                Models::Family(family),
+                until,
+                format!("subscription window {} spent", name.claim()),
+            );
+        }
+    }
+}
+
+/// Keeps only the marks for which `keep` holds, unless none would be left.
+fn narrow(mask: &mut [bool], keep: impl Fn(usize) -> bool) {
+    if (0..mask.len()).any(|i| mask[i] && keep(i)) {
+        for (i, mark) in mask.iter_mut().enumerate() {
+            *mark = *mark && keep(i);
+        }
+    }
+}
+
 /// What a session's pin means for this attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pinned {
     /// The pinned key is eligible: use it.
     Use(usize),
-    /// The pinned key is temporarily out: choose another, keep the pin.
-    Keep,
+    /// The pinned key (at this index) is temporarily out: choose another, from its
+    /// organisation first (the prompt cache is per organisation), and keep the pin.
+    Keep(usize),
     /// No pin, an expired one, or one to a disabled or removed key: pin the choice.
     Repin,
 }
@@ -720,8 +935,122 @@ impl PoolState {
         if eligible[i] {
             Pinned::Use(i)
         } else {
-            Pinned::Keep
+            Pinned::Keep(i)
         }
+    }
+
+    /// Narrows the eligible keys to the preferred ones, each step only if it leaves a key: on a
+    /// session's move, its organisation's keys; outside the groups the request avoids and the
+    /// organisations limited lately; on a retry, the keys most likely to succeed
+    /// (recent outcomes, not rotation order); then, for the rotating strategies, the keys whose
+    /// prepaid credits expire first.
+    fn prefer(
+        &self,
+        mask: &mut [bool],
+        pick: &Pick<'_>,
+        pinned: Option<Pinned>,
+        strategy: Strategy,
+    ) {
+        let keys = &self.keys;
+        // A session stays with its organisation even when that organisation was limited: its
+        // prompt cache is there.
+        if let Some(Pinned::Keep(p)) = pinned
+            && let Some(org) = keys[p].org()
+        {
+            narrow(mask, |i| keys[i].org() == Some(org));
+        }
+        if !pick.avoid_groups.is_empty() || !self.org_limited.is_empty() {
+            narrow(mask, |i| {
+                keys[i].org().is_none_or(|org| {
+                    !pick.avoid_groups.contains(org)
+                        && !self.org_limited.iter().any(|(o, _)| o == org)
+                })
+            });
+        }
+        if !pick.exclude.is_empty() {
+            let best = (0..mask.len())
+                .filter(|&i| mask[i])
+                .map(|i| keys[i].reliability.success)
+                .fold(0.0, f64::max);
+            narrow(mask, |i| {
+                keys[i].reliability.success >= best - RELIABILITY_SLACK
+            });
+        }
+        if strategy != Strategy::Headroom {
+            let first = (0..mask.len())
+                .filter(|&i| mask[i])
+                .filter_map(|i| keys[i].credits_expire_at)
+                .min();
+            if let Some(first) = first {
+                narrow(mask, |i| keys[i].credits_expire_at == Some(first));
+            }
+        }
+    }
+
+    /// When the soonest skipped key is back, and what the keys are out for. A probing key
+    /// counts as back at its probe.
+    fn shortage(&self, skipped: &[Skip], now: EpochMs) -> (Option<EpochMs>, Shortage) {
+        let mut soonest: Option<(EpochMs, Shortage)> = None;
+        for skip in skipped {
+            let Some(&i) = self.index.get(&skip.key_id) else {
+                continue;
+            };
+            let cause = match self.keys[i].machine.health {
+                Health::CoolingDown { cause, .. } | Health::Probing { cause, .. } => cause,
+                _ => Cause::RateLimit,
+            };
+            let shortage = match cause {
+                Cause::RateLimit | Cause::Billing => Shortage::RateLimited,
+                Cause::ServerErrors | Cause::Unknown => Shortage::Failing,
+            };
+            let back = match skip.reason {
+                SkipReason::CoolingDown { until }
+                | SkipReason::ModelHeld { until }
+                | SkipReason::Capped { until } => until,
+                SkipReason::Probing => now + PROBE_SOON_MS,
+                SkipReason::Full => now + PROBE_SOON_MS,
+                SkipReason::Disabled | SkipReason::Excluded => continue,
+            };
+            if soonest.is_none_or(|(at, _)| back < at) {
+                soonest = Some((back, shortage));
+            }
+        }
+        match soonest {
+            Some((at, shortage)) => (Some(at), shortage),
+            None => (None, Shortage::Disabled),
+        }
+    }
+
+    /// A success of key `i` (or an operator's word) shows its organisation has room again.
+    fn clear_org_limit(&mut self, i: usize) {
+        if self.org_limited.is_empty() {
+            return;
+        }
+        if let Some(org) = self.keys[i].org() {
+            self.org_limited.retain(|(o, _)| o != org);
+        }
+    }
+
+    /// Whose trouble an outcome of key `i` is, and the key's record updated with it.
+    fn blame(&mut self, i: usize, class: OutcomeClass, now: EpochMs) -> Blame {
+        let blame = match class {
+            OutcomeClass::Success | OutcomeClass::ClientError => Blame::Nobody,
+            class if class.is_provider_wide() => {
+                let peers = self.keys.iter().map(|k| &k.reliability).enumerate();
+                if reliability::peers_serving(peers, i, now) {
+                    Blame::Credential
+                } else {
+                    Blame::Provider
+                }
+            }
+            _ => Blame::Credential,
+        };
+        if blame != Blame::Provider && class != OutcomeClass::ClientError {
+            self.keys[i]
+                .reliability
+                .record(class == OutcomeClass::Success, now);
+        }
+        blame
     }
 
     /// Moves every ended cooldown to Probing, if one may have ended.

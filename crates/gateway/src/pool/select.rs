@@ -2,6 +2,8 @@
 //! in-flight cap, exclusion) is decided before; these functions only choose among the keys
 //! marked eligible, and never allocate.
 
+use std::cmp::Reverse;
+
 use super::Strategy;
 use super::key::Key;
 use crate::types::{EpochMs, LimitWindow};
@@ -13,11 +15,12 @@ pub(super) fn choose(
     keys: &mut [Key],
     eligible: &[bool],
     cursor: &mut usize,
+    model: Option<&str>,
     now: EpochMs,
 ) -> Option<usize> {
     match strategy {
         Strategy::RoundRobin => round_robin(eligible, cursor),
-        Strategy::Headroom => headroom(keys, eligible, cursor, now),
+        Strategy::Headroom => headroom(keys, eligible, cursor, model, now),
         Strategy::Priority => priority(keys, eligible),
     }
 }
@@ -32,19 +35,38 @@ fn round_robin(eligible: &[bool], cursor: &mut usize) -> Option<usize> {
     Some(found)
 }
 
-/// The eligible key with the highest headroom score; ties go to the first in round-robin order
-/// from the cursor, which then moves past the winner so ties rotate.
-fn headroom(keys: &[Key], eligible: &[bool], cursor: &mut usize, now: EpochMs) -> Option<usize> {
+/// Headroom, then the better (lower) priority, then the credits that expire first.
+type Rank = (f64, Reverse<u32>, Reverse<EpochMs>);
+
+/// The eligible key with the highest headroom score; ties go to the better (lower) priority,
+/// then to the prepaid credits that expire first, then to the first in round-robin order from
+/// the cursor, which then moves past the winner so ties rotate.
+fn headroom(
+    keys: &[Key],
+    eligible: &[bool],
+    cursor: &mut usize,
+    model: Option<&str>,
+    now: EpochMs,
+) -> Option<usize> {
     let n = keys.len().min(eligible.len());
-    let mut best: Option<(usize, f64)> = None;
+    let rank = |key: &Key, score: f64| -> Rank {
+        (
+            score,
+            Reverse(key.priority),
+            Reverse(key.credits_expire_at.unwrap_or(EpochMs::MAX)),
+        )
+    };
+    let mut best: Option<(usize, Rank)> = None;
     for offset in 0..n {
         let i = (*cursor + offset) % n;
         if !eligible[i] {
             continue;
         }
-        let score = headroom_score(&keys[i], now);
-        if best.is_none_or(|(_, top)| score > top) {
-            best = Some((i, score));
+        let candidate = rank(&keys[i], headroom_score(&keys[i], model, now));
+        if best
+            .is_none_or(|(_, top)| candidate.partial_cmp(&top) == Some(std::cmp::Ordering::Greater))
+        {
+            best = Some((i, candidate));
         }
     }
     let (found, _) = best?;
@@ -54,9 +76,10 @@ fn headroom(keys: &[Key], eligible: &[bool], cursor: &mut usize, now: EpochMs) -
 
 /// How much room a key has left, 0.0 (none) to 1.0 (all): the lowest of its free in-flight
 /// share (when capped) and, from the provider's last rate-limit snapshot, the remaining share
-/// of every window whose reset is still ahead. A window without a reset time cannot be told
-/// apart from a stale one and is left out.
-pub(super) fn headroom_score(key: &Key, now: EpochMs) -> f64 {
+/// of every window whose reset is still ahead — for a subscription, the unused share of each
+/// window that applies to `model`. A window without a reset time cannot be told apart from a
+/// stale one and is left out.
+pub(super) fn headroom_score(key: &Key, model: Option<&str>, now: EpochMs) -> f64 {
     let mut score: f64 = 1.0;
     if let Some(cap) = key.cap().filter(|&cap| cap > 0) {
         score = score.min(1.0 - f64::from(key.in_flight()) / f64::from(cap));
@@ -71,6 +94,19 @@ pub(super) fn headroom_score(key: &Key, now: EpochMs) -> f64 {
         for window in windows.iter().flatten() {
             if let Some(share) = remaining_share(window, now) {
                 score = score.min(share);
+            }
+        }
+        if let Some(subscription) = &snapshot.subscription {
+            for (name, window) in subscription.windows() {
+                let applies = match (name.family(), model) {
+                    (Some(family), Some(model)) => family.covers(model),
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                };
+                let live = window.reset_ms.is_some_and(|reset| reset > now);
+                if let (true, true, Some(used)) = (applies, live, window.utilization) {
+                    score = score.min(1.0 - used);
+                }
             }
         }
     }

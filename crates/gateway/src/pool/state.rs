@@ -14,7 +14,8 @@
 use super::PersistedState;
 use super::config::Config;
 use super::cooldown::{self, PROBE_RETRY_MAX_MS};
-use crate::types::{EpochMs, Outcome, OutcomeClass};
+use super::reliability::Blame;
+use crate::types::{EpochMs, Outcome, OutcomeClass, Scope};
 
 pub(super) const ACTIVE: &str = "active";
 pub(super) const COOLING_DOWN: &str = "cooling_down";
@@ -23,7 +24,9 @@ pub(super) const DISABLED: &str = "disabled";
 
 const REASON_RATE_LIMITED: &str = "rate limited (429)";
 const REASON_BILLING: &str = "credit balance exhausted";
-const REASON_SERVER_ERRORS: &str = "consecutive server errors";
+const REASON_SERVER_ERRORS: &str = "failing while other credentials succeed";
+/// What earlier versions wrote for the same cause, still found in stores.
+const OLD_REASON_SERVER_ERRORS: &str = "consecutive server errors";
 const REASON_INVALID: &str = "invalid credential (401/403)";
 pub(super) const REASON_OPERATOR: &str = "operator";
 const REASON_PROBE_OK: &str = "probe ok";
@@ -51,7 +54,8 @@ impl Cause {
             Self::RateLimit
         } else if reason.contains(REASON_BILLING) {
             Self::Billing
-        } else if reason.contains(REASON_SERVER_ERRORS) {
+        } else if reason.contains(REASON_SERVER_ERRORS) || reason.contains(OLD_REASON_SERVER_ERRORS)
+        {
             Self::ServerErrors
         } else {
             Self::Unknown
@@ -228,9 +232,14 @@ impl Machine {
 
     /// Feeds the outcome of a traffic attempt. `fresh` is false when the lease was taken before
     /// the key's last state change; such outcomes only count when they reveal a bad credential.
+    ///
+    /// `blame` says whose fault a provider-wide signal (overload, 5xx, timeout, broken
+    /// connection) was: only one held against the credential counts towards its ejection. A
+    /// verdict limited to some models (`Scope`) is the pool's holds' business, not the machine's.
     pub(super) fn on_outcome(
         &mut self,
         outcome: &Outcome,
+        blame: Blame,
         fresh: bool,
         policy: &Policy<'_>,
         now: EpochMs,
@@ -241,6 +250,9 @@ impl Machine {
         if !fresh || self.health != Health::Active {
             return None;
         }
+        if outcome.scope != Scope::Credential {
+            return None;
+        }
         match outcome.class {
             OutcomeClass::Success => self.succeed(policy, now),
             OutcomeClass::RateLimited => {
@@ -249,14 +261,14 @@ impl Machine {
             OutcomeClass::BillingExhausted => {
                 Some(self.cool(Cause::Billing, outcome.retry_at_ms, "", policy, now))
             }
-            OutcomeClass::ServerError | OutcomeClass::Timeout | OutcomeClass::ConnectError => {
-                self.server_failure(policy, now)
-            }
-            // 529 is the provider's trouble, 4xx the client's: neither says anything about
-            // this key, so neither counts nor clears a strike. (401/403 was handled above.)
-            OutcomeClass::Overloaded
-            | OutcomeClass::ClientError
-            | OutcomeClass::InvalidCredential => None,
+            class if class.is_provider_wide() => match blame {
+                Blame::Credential => self.outlier_failure(policy, now),
+                // Every credential reports it: the provider's trouble, held against none.
+                Blame::Provider | Blame::Nobody => None,
+            },
+            // The client's own mistake says nothing about this key; a model refusal is held
+            // per model by the pool. (401 was handled above.)
+            _ => None,
         }
     }
 
@@ -438,7 +450,10 @@ impl Machine {
         self.transition(Health::CoolingDown { until, cause }, reason, now)
     }
 
-    fn server_failure(&mut self, policy: &Policy<'_>, now: EpochMs) -> Option<Change> {
+    /// A failure held against the key while its peers succeed (outlier detection): this many
+    /// in a row eject it for the server ladder's next rung, which grows with each ejection until
+    /// a real success resets it.
+    fn outlier_failure(&mut self, policy: &Policy<'_>, now: EpochMs) -> Option<Change> {
         let threshold = policy.config.server_error_strikes;
         self.strikes.consecutive = self.strikes.consecutive.saturating_add(1);
         if self.strikes.consecutive < threshold {
@@ -457,6 +472,26 @@ impl Machine {
             cause: Cause::ServerErrors,
         };
         Some(self.transition(to, format!("{count} {REASON_SERVER_ERRORS}"), now))
+    }
+
+    /// Ejects the key at once: its success rate is far below its peers'.
+    pub(super) fn eject(&mut self, policy: &Policy<'_>, now: EpochMs) -> Option<Change> {
+        if self.health != Health::Active {
+            return None;
+        }
+        let config = policy.config;
+        let pause = cooldown::jittered(
+            cooldown::next_rung(&config.server_error_ladder_ms, self.strikes.server),
+            config.jitter,
+        );
+        self.strikes.server = self.strikes.server.saturating_add(1);
+        self.strikes.consecutive = 0;
+        let to = Health::CoolingDown {
+            until: now + pause,
+            cause: Cause::ServerErrors,
+        };
+        let reason = format!("{REASON_SERVER_ERRORS}: success rate far below its peers'");
+        Some(self.transition(to, reason, now))
     }
 
     fn disable_invalid(&mut self, policy: &Policy<'_>, now: EpochMs) -> Option<Change> {

@@ -5,7 +5,9 @@ use tokio::sync::broadcast::error::TryRecvError;
 
 use super::affinity::Affinity;
 use super::*;
-use crate::types::{KeyId, KeyKind, LimitWindow, Outcome, OutcomeClass, RateLimitSnapshot, Secret};
+use crate::types::{
+    KeyId, KeyKind, LimitWindow, Outcome, OutcomeClass, RateLimitSnapshot, Scope, Secret,
+};
 
 const T0: EpochMs = 1_700_000_000_000;
 const SEC: i64 = 1_000;
@@ -13,8 +15,8 @@ const MIN: i64 = 60 * SEC;
 const HOUR: i64 = 60 * MIN;
 
 use OutcomeClass::{
-    BillingExhausted, ClientError, ConnectError, InvalidCredential, Overloaded, RateLimited,
-    ServerError, Success, Timeout,
+    BillingExhausted, ClientError, ConnectError, InvalidCredential, ModelDenied, Overloaded,
+    RateLimited, ServerError, Success, Timeout,
 };
 
 // === helpers ===
@@ -37,6 +39,8 @@ fn spec(id: &str) -> KeySpec {
         max_concurrent: None,
         group: None,
         enabled: true,
+        caps: Default::default(),
+        credits_expire_at: None,
     }
 }
 
@@ -75,6 +79,7 @@ fn take(pool: &KeyPool, id: &str, now: EpochMs) -> Lease {
         session: None,
         exclude: &others,
         avoid_groups: &[],
+        model: None,
     };
     let lease = pool.acquire(&pick, now).expect("key is available");
     assert_eq!(lease.key_id().as_str(), id);
@@ -116,6 +121,7 @@ fn session_key(pool: &KeyPool, session: &str, now: EpochMs) -> String {
         session: Some(session),
         exclude: &[],
         avoid_groups: &[],
+        model: None,
     };
     let lease = pool.acquire(&pick, now).expect("a key");
     lease.key_id().as_str().to_owned()
@@ -124,7 +130,9 @@ fn session_key(pool: &KeyPool, session: &str, now: EpochMs) -> String {
 fn no_key(pool: &KeyPool, pick: &Pick<'_>, now: EpochMs) -> (Option<EpochMs>, Vec<Skip>) {
     match pool.acquire(pick, now) {
         Ok(lease) => panic!("expected no key, got {}", lease.key_id()),
-        Err(Error::NoKeyAvailable { retry_at, skipped }) => (retry_at, skipped),
+        Err(Error::NoKeyAvailable {
+            retry_at, skipped, ..
+        }) => (retry_at, skipped),
     }
 }
 
@@ -190,49 +198,87 @@ fn real_success_resets_the_ladder() {
     assert_eq!(view(&pool, "a", now).cooldown_until, Some(now + MIN));
 }
 
+/// A success on the peer key "p", so that failures of others are theirs, not the provider's.
+fn peer_serves(pool: &KeyPool, now: EpochMs) {
+    hit(pool, "p", Success, now);
+}
+
 #[test]
-fn overloaded_neither_penalises_nor_resets() {
-    let pool = pool(&["a"]);
+fn an_overload_every_key_reports_is_held_against_none() {
+    let pool = pool(&["a", "b"]);
     for _ in 0..10 {
         hit(&pool, "a", Overloaded, T0);
+        hit(&pool, "b", ServerError, T0);
     }
-    let v = view(&pool, "a", T0);
-    assert_eq!(v.state, "active");
-    assert_eq!(v.errors, 10);
+    for id in ["a", "b"] {
+        let v = view(&pool, id, T0);
+        assert_eq!(
+            v.state, "active",
+            "{id}: nobody succeeds, so it is the provider"
+        );
+        assert_eq!(v.errors, 10);
+    }
 
-    // A 529 between two 429s does not reset the rate ladder…
+    // A 529 between two 429s does not reset the rate ladder.
     hit(&pool, "a", RateLimited, T0);
     let now = T0 + MIN;
     probe(&pool, "a", out(Success), now);
     hit(&pool, "a", Overloaded, now);
     hit(&pool, "a", RateLimited, now);
     assert_eq!(view(&pool, "a", now).cooldown_until, Some(now + 5 * MIN));
-
-    // …nor a run of server errors.
-    let pool = pool_with(cfg(), vec![spec("b")]);
-    hit(&pool, "b", ServerError, T0);
-    hit(&pool, "b", ServerError, T0);
-    hit(&pool, "b", Overloaded, T0);
-    assert_eq!(view(&pool, "b", T0).state, "active");
-    hit(&pool, "b", ServerError, T0);
-    assert_eq!(view(&pool, "b", T0).state, "cooling_down");
 }
 
 #[test]
-fn consecutive_server_errors_cool_down_briefly_on_their_own_ladder() {
-    let pool = pool(&["a"]);
-    hit(&pool, "a", ServerError, T0);
+fn blame_says_whose_trouble_a_failure_was() {
+    let pool = pool(&["a", "p"]);
+    let report = |class, now| {
+        let lease = take(&pool, "a", now);
+        pool.report(&lease, &out(class), now).blame
+    };
+    assert_eq!(report(Overloaded, T0), Blame::Provider, "no key is serving");
+    peer_serves(&pool, T0);
+    assert_eq!(
+        report(Overloaded, T0),
+        Blame::Credential,
+        "its peer is serving"
+    );
+    assert_eq!(
+        report(ServerError, T0 + 31 * SEC),
+        Blame::Provider,
+        "the peer's success is too old to tell"
+    );
+    assert_eq!(report(RateLimited, T0 + 31 * SEC), Blame::Credential);
+}
+
+#[test]
+fn a_key_failing_while_its_peers_serve_is_ejected() {
+    let pool = pool(&["a", "p"]);
+    peer_serves(&pool, T0);
+    hit(&pool, "a", Overloaded, T0);
     hit(&pool, "a", Timeout, T0);
     assert_eq!(view(&pool, "a", T0).state, "active");
     hit(&pool, "a", ConnectError, T0);
     let v = view(&pool, "a", T0);
     assert_eq!(v.state, "cooling_down");
     assert_eq!(v.cooldown_until, Some(T0 + 30 * SEC));
-    assert_eq!(v.reason.as_deref(), Some("3 consecutive server errors"));
+    assert_eq!(
+        v.reason.as_deref(),
+        Some("3 failing while other credentials succeed")
+    );
+}
+#[test]
+fn ejections_grow_on_their_own_ladder_until_a_real_success() {
+    let pool = pool(&["a", "p"]);
+    peer_serves(&pool, T0);
+    for _ in 0..3 {
+        hit(&pool, "a", ServerError, T0);
+    }
+    assert_eq!(view(&pool, "a", T0).cooldown_until, Some(T0 + 30 * SEC));
 
     let mut now = T0 + 30 * SEC;
     for rung in [MIN, 2 * MIN, 5 * MIN, 5 * MIN] {
         probe(&pool, "a", out(Success), now);
+        peer_serves(&pool, now);
         for _ in 0..3 {
             hit(&pool, "a", ServerError, now);
         }
@@ -244,8 +290,40 @@ fn consecutive_server_errors_cool_down_briefly_on_their_own_ladder() {
 }
 
 #[test]
+fn a_success_rate_far_below_the_peers_ejects() {
+    let pool = pool_with(
+        Config {
+            server_error_strikes: 100,
+            ..cfg()
+        },
+        vec![spec("a"), spec("p")],
+    );
+    for _ in 0..10 {
+        peer_serves(&pool, T0);
+    }
+    // Every other answer fails: never a run long enough, but a rate far below the peer's.
+    let mut ejected_after = None;
+    for n in 1..=20 {
+        hit(&pool, "a", ServerError, T0);
+        if view(&pool, "a", T0).state == "cooling_down" {
+            ejected_after = Some(n);
+            break;
+        }
+        hit(&pool, "a", Success, T0);
+    }
+    let n = ejected_after.expect("ejected by its success rate");
+    assert!(n >= 5, "not before it has enough outcomes to judge: {n}");
+    assert!(
+        view(&pool, "a", T0)
+            .reason
+            .unwrap()
+            .contains("success rate far below")
+    );
+}
+#[test]
 fn success_breaks_a_run_of_server_errors() {
-    let pool = pool(&["a"]);
+    let pool = pool(&["a", "p"]);
+    peer_serves(&pool, T0);
     hit(&pool, "a", ServerError, T0);
     hit(&pool, "a", ServerError, T0);
     hit(&pool, "a", Success, T0);
@@ -254,6 +332,27 @@ fn success_breaks_a_run_of_server_errors() {
     assert_eq!(view(&pool, "a", T0).state, "active");
     hit(&pool, "a", ServerError, T0);
     assert_eq!(view(&pool, "a", T0).state, "cooling_down");
+}
+#[test]
+fn client_errors_do_not_touch_health_or_error_count() {
+    let pool = pool_with(
+        Config {
+            server_error_strikes: 1,
+            ..cfg()
+        },
+        vec![spec("a"), spec("p")],
+    );
+    for _ in 0..10 {
+        hit(&pool, "a", ClientError, T0);
+    }
+    let v = view(&pool, "a", T0);
+    assert_eq!(v.state, "active");
+    assert_eq!((v.requests, v.errors), (10, 0));
+    assert_eq!(v.last_outcome, Some(ClientError));
+    peer_serves(&pool, T0);
+    hit(&pool, "a", ServerError, T0);
+    let v = view(&pool, "a", T0);
+    assert_eq!((v.requests, v.errors, v.state), (11, 1, "cooling_down"));
 }
 
 #[test]
@@ -281,29 +380,6 @@ fn billing_uses_its_own_ladder_and_strike_count() {
     let saved = &pool.persisted()[0];
     assert_eq!((saved.billing_strikes, saved.rate_strikes), (2, 1));
 }
-
-#[test]
-fn client_errors_do_not_touch_health_or_error_count() {
-    let pool = pool_with(
-        Config {
-            server_error_strikes: 1,
-            ..cfg()
-        },
-        vec![spec("a")],
-    );
-    for _ in 0..10 {
-        hit(&pool, "a", ClientError, T0);
-    }
-    let v = view(&pool, "a", T0);
-    assert_eq!(v.state, "active");
-    assert_eq!((v.requests, v.errors), (10, 0));
-    assert_eq!(v.last_outcome, Some(ClientError));
-    hit(&pool, "a", ServerError, T0);
-    let v = view(&pool, "a", T0);
-    assert_eq!((v.requests, v.errors, v.state), (11, 1, "cooling_down"));
-}
-
-// === disabled keys and probes ===
 
 #[test]
 fn invalid_credential_disables_and_is_probed_on_schedule() {
@@ -354,9 +430,10 @@ fn ended_cooldown_probes_then_returns_in_slow_start() {
     );
     hit(&pool, "a", RateLimited, T0);
     let now = T0 + MIN;
-    // The cooldown ended, but the key takes no traffic before a probe.
+    // The cooldown ended, but the key takes no traffic before a probe; it counts as back at
+    // its probe.
     let (retry, skipped) = no_key(&pool, &Pick::default(), now);
-    assert_eq!(retry, None);
+    assert_eq!(retry, Some(now + PROBE_SOON_MS));
     assert_eq!(reasons(&skipped), vec![("a".into(), SkipReason::Probing)]);
     let v = view(&pool, "a", now);
     assert_eq!(v.state, "probing");
@@ -450,8 +527,9 @@ fn inconclusive_probe_retries_within_30s_or_the_current_rung() {
             server_error_ladder_ms: vec![10 * SEC, 20 * SEC],
             ..cfg()
         },
-        vec![spec("b")],
+        vec![spec("b"), spec("p")],
     );
+    peer_serves(&pool, T0);
     for _ in 0..3 {
         hit(&pool, "b", ServerError, T0);
     }
@@ -659,6 +737,7 @@ fn excluded_keys_are_skipped() {
         session: None,
         exclude: &exclude,
         avoid_groups: &[],
+        model: None,
     };
     for _ in 0..4 {
         let lease = pool.acquire(&pick, T0).unwrap();
@@ -673,6 +752,7 @@ fn excluded_keys_are_skipped() {
         session: None,
         exclude: &exclude,
         avoid_groups: &[],
+        model: None,
     };
     let (retry, skipped) = no_key(&pool, &pick, T0);
     assert_eq!(retry, None);
@@ -693,7 +773,9 @@ fn no_key_error_names_the_soonest_cooldown_end() {
     hit(&pool, "c", InvalidCredential, T0);
     let err = pool.acquire(&Pick::default(), T0).unwrap_err();
     assert_eq!(err.as_str(), "no_key_available");
-    let Error::NoKeyAvailable { retry_at, skipped } = err;
+    let Error::NoKeyAvailable {
+        retry_at, skipped, ..
+    } = err;
     assert_eq!(retry_at, Some(T0 + 17 * SEC));
     assert_eq!(
         reasons(&skipped),
@@ -899,6 +981,7 @@ fn sticky_pin_waits_out_a_full_key() {
         session: Some("s1"),
         exclude: &[],
         avoid_groups: &[],
+        model: None,
     };
     let held = pool.acquire(&pick, T0).unwrap();
     assert_eq!(held.key_id().as_str(), "a");
@@ -1279,9 +1362,11 @@ fn unusable_config_values_are_made_safe() {
         vec![spec("a"), spec("b")],
     );
     // An empty ladder falls back to the default one…
+    hit(&pool, "a", Success, T0);
     hit(&pool, "a", RateLimited, T0);
     assert_eq!(view(&pool, "a", T0).cooldown_until, Some(T0 + MIN));
-    // …and a threshold of 0 means the first server error already counts.
+    // …and a threshold of 0 means the first server error already counts (a served just
+    // before, so the error is b's own).
     hit(&pool, "b", ServerError, T0);
     assert_eq!(view(&pool, "b", T0).cooldown_until, Some(T0 + 30 * SEC));
 }
@@ -1305,6 +1390,7 @@ fn after_a_rate_limit_keys_of_other_groups_are_preferred() {
                 session: None,
                 exclude: &tried,
                 avoid_groups: &avoid,
+                model: None,
             },
             T0,
         )
@@ -1323,6 +1409,7 @@ fn after_a_rate_limit_keys_of_other_groups_are_preferred() {
                 session: None,
                 exclude: &tried,
                 avoid_groups: &avoid,
+                model: None,
             },
             T0,
         )
@@ -1393,5 +1480,210 @@ fn probe_now_moves_a_cooling_key_to_probing_and_shares_the_one_probe_slot() {
     assert_eq!(
         pool.probe_now(&kid("x"), T0).unwrap_err(),
         ProbeRefused::Unknown
+    );
+}
+
+// === no client can hurt a key; holds, shortage, preference, caps ===
+
+fn pick_model(model: &str) -> Pick<'_> {
+    Pick {
+        model: Some(model),
+        ..Pick::default()
+    }
+}
+
+#[test]
+fn a_403_for_one_model_holds_the_key_out_for_that_model_only() {
+    let pool = pool(&["a"]);
+    let lease = take(&pool, "a", T0);
+    let denied = Outcome {
+        scope: Scope::RequestModel,
+        ..out(ModelDenied)
+    };
+    pool.report_for(&lease, &denied, Some("claude-opus-5-5"), T0);
+    drop(lease);
+    let (retry, skipped) = no_key(&pool, &pick_model("claude-opus-5-5"), T0);
+    assert_eq!(retry, Some(T0 + HOUR));
+    assert!(matches!(skipped[0].reason, SkipReason::ModelHeld { .. }));
+    let lease = pool.acquire(&pick_model("claude-sonnet-5-5"), T0).unwrap();
+    assert_eq!(lease.key_id().as_str(), "a", "other models are served");
+    assert_eq!(view(&pool, "a", T0).state, "active");
+    assert!(
+        pool.acquire(&pick_model("claude-opus-5-5"), T0 + HOUR)
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_spent_model_window_holds_its_family_until_its_reset() {
+    let pool = pool(&["a"]);
+    let lease = take(&pool, "a", T0);
+    let spent = Outcome {
+        scope: Scope::Family(crate::types::ModelFamily::Opus),
+        retry_at_ms: Some(T0 + 2 * 24 * HOUR),
+        ..out(RateLimited)
+    };
+    pool.report_for(&lease, &spent, Some("claude-opus-5-5"), T0);
+    drop(lease);
+    assert!(pool.acquire(&pick_model("claude-opus-4-8"), T0).is_err());
+    assert!(pool.acquire(&pick_model("claude-sonnet-5-5"), T0).is_ok());
+    let v = view(&pool, "a", T0);
+    assert_eq!(
+        v.state, "active",
+        "the account's other models are not quarantined"
+    );
+    assert_eq!(v.holds[0].until, T0 + 2 * 24 * HOUR);
+}
+
+#[test]
+fn an_exhausted_pool_says_what_its_keys_are_out_for_and_when_one_is_back() {
+    let pool = pool(&["a", "b"]);
+    hit_with(&pool, "a", retry_at(T0 + 30 * SEC), T0);
+    hit_with(&pool, "b", retry_at(T0 + 90 * SEC), T0);
+    match pool.acquire(&Pick::default(), T0 + SEC) {
+        Err(Error::NoKeyAvailable {
+            retry_at, shortage, ..
+        }) => {
+            assert_eq!(retry_at, Some(T0 + 30 * SEC), "the first back");
+            assert_eq!(shortage, Shortage::RateLimited);
+        }
+        Ok(_) => panic!("every key is cooling"),
+    }
+
+    let pool = super::tests::pool(&["a", "p"]);
+    peer_serves(&pool, T0);
+    for _ in 0..3 {
+        hit(&pool, "a", ServerError, T0);
+    }
+    hit(&pool, "p", InvalidCredential, T0);
+    match pool.acquire(&Pick::default(), T0) {
+        Err(Error::NoKeyAvailable {
+            retry_at, shortage, ..
+        }) => {
+            assert_eq!(retry_at, Some(T0 + 30 * SEC));
+            assert_eq!(shortage, Shortage::Failing);
+        }
+        Ok(_) => panic!("a is ejected and p disabled"),
+    }
+}
+
+#[test]
+fn a_retry_goes_to_the_key_most_likely_to_succeed() {
+    let pool = pool(&["a", "b", "c", "d"]);
+    // c has been failing; d has only succeeded; b is unknown.
+    for _ in 0..2 {
+        hit(&pool, "d", Success, T0);
+        hit(&pool, "c", RateLimited, T0);
+        probe(&pool, "c", out(Success), T0 + 2 * HOUR);
+    }
+    hit(&pool, "c", Success, T0 + 2 * HOUR);
+    hit(&pool, "c", Overloaded, T0 + 2 * HOUR);
+    let tried = [kid("a")];
+    let lease = pool
+        .acquire(
+            &Pick {
+                exclude: &tried,
+                ..Pick::default()
+            },
+            T0 + 2 * HOUR,
+        )
+        .unwrap();
+    assert_ne!(lease.key_id().as_str(), "c", "not the next in rotation");
+}
+
+#[test]
+fn every_strategy_respects_the_burst_limit() {
+    for strategy in [Strategy::RoundRobin, Strategy::Headroom, Strategy::Priority] {
+        let mut a = spec("a");
+        a.caps.rps = Some(2);
+        a.priority = 0;
+        let mut b = spec("b");
+        b.priority = 1;
+        let pool = pool_with(Config { strategy, ..cfg() }, vec![a, b]);
+        let picks: Vec<String> = (0..6).map(|_| any_key(&pool, T0)).collect();
+        let on_a = picks.iter().filter(|k| *k == "a").count();
+        assert_eq!(on_a, 2, "{strategy:?}: {picks:?}");
+    }
+}
+
+#[test]
+fn credits_that_expire_first_are_used_first() {
+    let mut a = spec("a");
+    a.credits_expire_at = Some(T0 + 30 * 24 * HOUR);
+    let mut b = spec("b");
+    b.credits_expire_at = Some(T0 + 2 * 24 * HOUR);
+    let c = spec("c");
+    let pool = pool_with(cfg(), vec![a, b, c]);
+    let picks: Vec<String> = (0..4).map(|_| any_key(&pool, T0)).collect();
+    assert!(picks.iter().all(|k| k == "b"), "{picks:?}");
+}
+
+#[test]
+fn a_429_moves_traffic_to_other_organisations_until_its_reset() {
+    let pool = pool(&["a1", "a2", "b1"]);
+    for (id, org) in [("a1", "org-a"), ("a2", "org-a"), ("b1", "org-b")] {
+        let lease = take(&pool, id, T0);
+        pool.note_organization(&lease, org);
+        pool.report(&lease, &out(Success), T0);
+    }
+    hit_with(&pool, "a1", retry_at(T0 + 40 * SEC), T0);
+    let picks: Vec<String> = (0..4).map(|_| any_key(&pool, T0 + SEC)).collect();
+    assert!(picks.iter().all(|k| k == "b1"), "{picks:?}");
+    // Its sibling is still there when the other organisation cannot serve.
+    hit(&pool, "b1", InvalidCredential, T0 + SEC);
+    assert_eq!(any_key(&pool, T0 + SEC), "a2");
+    assert_eq!(view(&pool, "a2", T0).organization.as_deref(), Some("org-a"));
+}
+
+#[test]
+fn a_session_moves_to_a_sibling_of_its_organisation_first() {
+    let pool = pool_with(
+        Config {
+            sticky: true,
+            ..cfg()
+        },
+        vec![spec("a1"), spec("b1"), spec("a2"), spec("b2")],
+    );
+    let org = |id: &str| {
+        if id.starts_with('a') {
+            "org-a"
+        } else {
+            "org-b"
+        }
+    };
+    for id in ["a1", "b1", "a2", "b2"] {
+        let lease = take(&pool, id, T0);
+        pool.note_organization(&lease, org(id));
+    }
+    let pinned = session_key(&pool, "conv", T0);
+    hit_with(&pool, &pinned, retry_at(T0 + 10 * SEC), T0);
+    let pick = Pick {
+        session: Some("conv"),
+        ..Pick::default()
+    };
+    for _ in 0..3 {
+        let lease = pool.acquire(&pick, T0 + SEC).unwrap();
+        let served = lease.key_id().as_str();
+        assert_ne!(served, pinned);
+        assert_eq!(
+            org(served),
+            org(&pinned),
+            "the prompt cache is per organisation"
+        );
+        assert!(lease.moved(), "the record says the turn moved");
+    }
+}
+
+#[test]
+fn transitions_that_outlast_a_minute_are_handed_back_for_saving_first() {
+    let pool = pool(&["a", "b"]);
+    let lease = take(&pool, "a", T0);
+    let reported = pool.report(&lease, &out(InvalidCredential), T0);
+    assert_eq!(reported.durable.map(|s| s.state), Some("disabled".into()));
+    let lease = take(&pool, "b", T0);
+    let reported = pool.report(&lease, &retry_at(T0 + 5 * SEC), T0);
+    assert!(
+        reported.durable.is_none(),
+        "a 5 s cooldown need not wait for the disk"
     );
 }

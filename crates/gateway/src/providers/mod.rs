@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod ratelimit_headers;
+pub mod subscription_headers;
 
 pub use anthropic::Anthropic;
 

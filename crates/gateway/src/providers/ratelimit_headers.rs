@@ -6,11 +6,12 @@ use std::str::FromStr;
 
 use http::HeaderMap;
 
+use super::subscription_headers;
 use crate::types::{EpochMs, LimitWindow, RateLimitSnapshot};
 
 /// Upstream time → our time: add this offset (ms) to an upstream timestamp.
 fn skew(headers: &HeaderMap, now: EpochMs) -> i64 {
-    upstream_date(headers).map_or(0, |date| now - date)
+    upstream_date(headers).map_or(0, |date| now.saturating_sub(date))
 }
 
 fn upstream_date(headers: &HeaderMap) -> Option<EpochMs> {
@@ -30,6 +31,30 @@ fn rfc3339_ms(value: &str) -> Option<EpochMs> {
         .map(|t| t.as_millisecond())
 }
 
+/// Longest wait a classic (per-minute) limit can legitimately ask for.
+pub const CLASSIC_MAX_MS: i64 = 3_600_000;
+/// Longest wait a subscription window can legitimately ask for: its longest window.
+pub const SUBSCRIPTION_MAX_MS: i64 = 7 * 24 * 3_600_000;
+/// Beyond this a time from upstream is garbage (`99999999`, `1e300`, the year 9999), not a
+/// long wait: the caller falls back to its own backoff ladder.
+const ABSURD_MS: i64 = 30 * 24 * 3_600_000;
+
+/// `at` (our clock) as a wait the pool may honour: None when it is absurd, otherwise at most
+/// `max_ms` from now and never in the past.
+pub fn bounded(at: EpochMs, now: EpochMs, max_ms: i64) -> Option<EpochMs> {
+    let wait = at.saturating_sub(now);
+    (wait <= ABSURD_MS).then(|| now.saturating_add(wait.clamp(0, max_ms)))
+}
+
+/// Seconds (possibly fractional) as milliseconds, or None when not a finite, non-negative
+/// number within the absurd bound.
+fn seconds_ms(secs: f64) -> Option<i64> {
+    let ms = secs * 1000.0;
+    // Finite and below 30 days, so the cast neither saturates nor loses anything that matters.
+    #[allow(clippy::cast_possible_truncation)]
+    (ms.is_finite() && ms >= 0.0 && ms <= ABSURD_MS as f64).then(|| ms.ceil() as i64)
+}
+
 /// One limit's headers as the answer gave them, before the reset is moved onto our clock.
 #[derive(Default)]
 struct Fields<'h> {
@@ -39,39 +64,48 @@ struct Fields<'h> {
 }
 
 impl Fields<'_> {
-    fn window(&self, skew: i64) -> Option<LimitWindow> {
+    fn window(&self, skew: i64, now: EpochMs) -> Option<LimitWindow> {
         let limit = self.limit?;
         Some(LimitWindow {
             limit,
             remaining: self.remaining.unwrap_or(limit),
-            reset_ms: self.reset.and_then(rfc3339_ms).map(|t| t + skew),
+            reset_ms: self
+                .reset
+                .and_then(rfc3339_ms)
+                .and_then(|t| bounded(t.saturating_add(skew), now, CLASSIC_MAX_MS)),
         })
     }
 }
 
 const PREFIX: &str = "anthropic-ratelimit-";
+const UNIFIED: &str = "unified-";
 /// The limits the provider reports, in the order of [`RateLimitSnapshot`]'s fields.
 const LIMITS: [&str; 4] = ["requests", "tokens", "input-tokens", "output-tokens"];
 
 /// The snapshot of every advertised limit, or None when the answer carried no such headers.
 /// Every answer is read, so this is one pass over the headers comparing names: looking up the
-/// twelve names one by one hashed each of them against the map.
+/// twelve names one by one hashed each of them against the map. Subscription accounts' unified
+/// family is read in the same pass.
 pub fn snapshot(headers: &HeaderMap, now: EpochMs) -> Option<RateLimitSnapshot> {
     let mut limits: [Fields<'_>; 4] = Default::default();
+    let mut unified = subscription_headers::Fields::default();
     let mut advertised = false;
     for (name, value) in headers {
-        let Some((limit, field)) = name
-            .as_str()
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.rsplit_once('-'))
-        else {
+        let Some(rest) = name.as_str().strip_prefix(PREFIX) else {
             continue;
         };
         advertised = true;
-        let (Some(slot), Ok(value)) = (
-            LIMITS.iter().position(|l| *l == limit),
-            value.to_str().map(str::trim),
-        ) else {
+        let Ok(value) = value.to_str().map(str::trim) else {
+            continue;
+        };
+        if let Some(field) = rest.strip_prefix(UNIFIED) {
+            unified.take(field, value);
+            continue;
+        }
+        let Some((limit, field)) = rest.rsplit_once('-') else {
+            continue;
+        };
+        let Some(slot) = LIMITS.iter().position(|l| *l == limit) else {
             continue;
         };
         let fields = &mut limits[slot];
@@ -87,26 +121,27 @@ pub fn snapshot(headers: &HeaderMap, now: EpochMs) -> Option<RateLimitSnapshot> 
         return None;
     }
     let skew = skew(headers, now);
-    let [requests, tokens, input_tokens, output_tokens] = limits.map(|f| f.window(skew));
+    let [requests, tokens, input_tokens, output_tokens] = limits.map(|f| f.window(skew, now));
     Some(RateLimitSnapshot {
         requests,
         tokens,
         input_tokens,
         output_tokens,
+        subscription: unified.finish(skew, now),
         taken_ms: now,
     })
 }
 
 /// When the provider says to try again: `retry-after-ms`, then `retry-after` (seconds or an
-/// HTTP date), both on our clock.
-pub fn retry_at(headers: &HeaderMap, now: EpochMs) -> Option<EpochMs> {
+/// HTTP date), both on our clock and bounded by `max_ms` (see [`bounded`]).
+pub fn retry_at(headers: &HeaderMap, now: EpochMs, max_ms: i64) -> Option<EpochMs> {
     if let Some(ms) = headers
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .and_then(|ms| seconds_ms(ms / 1000.0))
     {
-        return Some(now + ms.ceil() as i64);
+        return bounded(now.saturating_add(ms), now, max_ms);
     }
     let value = headers
         .get(http::header::RETRY_AFTER)?
@@ -114,12 +149,11 @@ pub fn retry_at(headers: &HeaderMap, now: EpochMs) -> Option<EpochMs> {
         .ok()?
         .trim();
     if let Ok(secs) = value.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(now + (secs * 1000.0).ceil() as i64);
-        }
-        return None;
+        let ms = seconds_ms(secs)?;
+        return bounded(now.saturating_add(ms), now, max_ms);
     }
-    http_date_ms(value).map(|at| at + skew(headers, now))
+    let at = http_date_ms(value)?.saturating_add(skew(headers, now));
+    bounded(at, now, max_ms)
 }
 
 /// For a 429 that names no retry time: the latest reset among the exhausted windows.
@@ -147,6 +181,10 @@ mod tests {
             map.insert(*k, v.parse().unwrap());
         }
         map
+    }
+
+    fn classic_retry_at(h: &HeaderMap, now: EpochMs) -> Option<EpochMs> {
+        retry_at(h, now, CLASSIC_MAX_MS)
     }
 
     // 2026-01-01T12:00:00Z
@@ -182,15 +220,15 @@ mod tests {
     fn retry_after_forms() {
         let now = NOON;
         assert_eq!(
-            retry_at(&headers(&[("retry-after", "17")]), now),
+            classic_retry_at(&headers(&[("retry-after", "17")]), now),
             Some(now + 17_000)
         );
         assert_eq!(
-            retry_at(&headers(&[("retry-after", "1.5")]), now),
+            classic_retry_at(&headers(&[("retry-after", "1.5")]), now),
             Some(now + 1_500)
         );
         assert_eq!(
-            retry_at(
+            classic_retry_at(
                 &headers(&[("retry-after", "2"), ("retry-after-ms", "250")]),
                 now
             ),
@@ -201,11 +239,14 @@ mod tests {
             ("retry-after", "Thu, 01 Jan 2026 12:01:00 GMT"),
         ]);
         assert_eq!(
-            retry_at(&dated, now + 999_000),
+            classic_retry_at(&dated, now + 999_000),
             Some(now + 999_000 + 60_000)
         );
-        assert_eq!(retry_at(&headers(&[("retry-after", "soon")]), now), None);
-        assert_eq!(retry_at(&HeaderMap::new(), now), None);
+        assert_eq!(
+            classic_retry_at(&headers(&[("retry-after", "soon")]), now),
+            None
+        );
+        assert_eq!(classic_retry_at(&HeaderMap::new(), now), None);
     }
 
     #[test]
@@ -235,5 +276,74 @@ mod tests {
     #[test]
     fn no_headers_no_snapshot() {
         assert!(snapshot(&headers(&[("content-type", "x")]), NOON).is_none());
+    }
+
+    #[test]
+    fn long_waits_are_clamped_to_the_longest_legitimate_window() {
+        let now = NOON;
+        let two_hours = headers(&[("retry-after", "7200")]);
+        assert_eq!(
+            classic_retry_at(&two_hours, now),
+            Some(now + CLASSIC_MAX_MS)
+        );
+        // A subscription window may legitimately ask for days.
+        let three_days = headers(&[("retry-after", "259200")]);
+        assert_eq!(
+            retry_at(&three_days, now, SUBSCRIPTION_MAX_MS),
+            Some(now + 259_200_000)
+        );
+        let ten_days = headers(&[("retry-after-ms", "864000000")]);
+        assert_eq!(
+            retry_at(&ten_days, now, SUBSCRIPTION_MAX_MS),
+            Some(now + SUBSCRIPTION_MAX_MS)
+        );
+        let past = headers(&[
+            ("date", "Thu, 01 Jan 2026 12:00:00 GMT"),
+            ("retry-after", "Thu, 01 Jan 2026 11:00:00 GMT"),
+        ]);
+        assert_eq!(classic_retry_at(&past, now), Some(now), "never in the past");
+    }
+
+    #[test]
+    fn absurd_waits_fall_back_to_the_ladder() {
+        let now = NOON;
+        for absurd in [
+            "99999999",
+            "1e300",
+            "inf",
+            "NaN",
+            "-5",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            let h = headers(&[("retry-after", absurd)]);
+            assert_eq!(classic_retry_at(&h, now), None, "retry-after: {absurd}");
+            assert_eq!(retry_at(&h, now, SUBSCRIPTION_MAX_MS), None, "{absurd}");
+        }
+        for absurd in ["1e300", "99999999999999", "-1"] {
+            let h = headers(&[("retry-after-ms", absurd)]);
+            assert_eq!(classic_retry_at(&h, now), None, "retry-after-ms: {absurd}");
+        }
+        // Our clock at its far end: nothing overflows.
+        let h = headers(&[("retry-after", "17")]);
+        assert_eq!(classic_retry_at(&h, i64::MAX - 5), Some(i64::MAX));
+    }
+
+    #[test]
+    fn reset_headers_are_bounded_too() {
+        let h = headers(&[
+            ("anthropic-ratelimit-requests-limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "0"),
+            ("anthropic-ratelimit-requests-reset", "9999-12-31T23:59:59Z"),
+            ("anthropic-ratelimit-tokens-limit", "50"),
+            ("anthropic-ratelimit-tokens-remaining", "0"),
+            ("anthropic-ratelimit-tokens-reset", "2026-01-01T15:00:00Z"),
+        ]);
+        let snap = snapshot(&h, NOON).unwrap();
+        assert_eq!(snap.requests.unwrap().reset_ms, None, "garbage: no reset");
+        assert_eq!(
+            snap.tokens.unwrap().reset_ms,
+            Some(NOON + CLASSIC_MAX_MS),
+            "three hours on a per-minute limit is clamped to one"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The failover loop: at most `max_attempts` distinct credentials, within the request's
-//! deadline and the global retry budget. Its state lives in one `Failover`, shared by the
+//! The failover loop: each credential at most once, within the request's deadline. Moving away
+//! from a credential whose failure is its own is free; a retry after a provider-wide failure
+//! counts against `max_attempts` and needs room in the global retry budget. Its state lives in one `Failover`, shared by the
 //! attempts made before the client sees a status line and by the ones that resume a stream
 //! which failed before its first content event (see `stream`): one loop, whichever side of the
 //! commit point it runs on.
@@ -15,10 +16,11 @@ use tokio::time::Instant;
 
 use super::ledger;
 use super::outcome::{classify, classify_transport};
+use super::retry_budget::{InFlight, Retrying};
 use super::stream::{self, Leg, Relaying, UpstreamStream};
 use super::{Answer, AttemptFailure, CallKind, Error, Relay, RequestCtx, Response, ResponseBody};
 use crate::accounting::{RequestOutcome, Route};
-use crate::pool::{self, Lease, Pick};
+use crate::pool::{self, Blame, Lease, PersistedState, Pick, Shortage};
 use crate::providers::anthropic::{Credential, client_response_headers};
 use crate::types::{EpochMs, KeyId, Outcome, OutcomeClass, now_ms};
 
@@ -35,8 +37,19 @@ pub(super) struct Failover {
     last: Option<Box<Answer>>,
     /// When the pool said a credential would be free again, if it ran out of them.
     pool_retry_at: Option<EpochMs>,
+    /// What the pool's credentials were out for, if it ran out of them.
+    pool_shortage: Option<Shortage>,
     /// Attempts started so far.
     made: u32,
+    /// Failed attempts the pool blamed on the provider as a whole.
+    provider_failures: u32,
+    /// This request, counted in the retry budget's share while held (never read).
+    _in_flight: Option<InFlight>,
+    /// Held from the first retry after a provider-wide failure to the end of the request.
+    retrying: Option<Retrying>,
+    /// Key states to save before the client is answered (a failure inside a stream reports
+    /// where nothing can be awaited).
+    durable: Vec<PersistedState>,
     /// One named credential and no failover (batch follow-ups).
     pinned: Option<KeyId>,
     /// The client has its status line: only another event stream can carry the answer on.
@@ -51,6 +64,7 @@ pub(super) enum Stop {
     NoKey {
         retry_at: Option<EpochMs>,
         skipped: Vec<pool::Skip>,
+        shortage: Shortage,
     },
     /// The pinned credential is no longer configured.
     KeyGone,
@@ -115,6 +129,11 @@ impl Failover {
         self.committed = true;
     }
 
+    /// Keeps a key state to save before the client is answered.
+    pub(super) fn save_later(&mut self, state: Option<PersistedState>) {
+        self.durable.extend(state);
+    }
+
     /// Records a failed attempt made with a credential of `group`.
     pub(super) fn failed(
         &mut self,
@@ -129,10 +148,14 @@ impl Failover {
         {
             self.avoid_groups.push(group);
         }
+        if failure.blame == Blame::Provider {
+            self.provider_failures += 1;
+        }
         tracing::warn!(
             request_id = %ctx.request_id,
             key = %failure.key_name,
             outcome = failure.outcome.class.as_str(),
+            blame = ?failure.blame,
             detail = %failure.detail,
             committed = self.committed,
             "attempt failed"
@@ -145,9 +168,14 @@ impl Failover {
 
     fn into_error(self, stop: Stop, configured: usize) -> Error {
         match stop {
-            Stop::NoKey { retry_at, skipped } => Error::NoKeyAvailable {
+            Stop::NoKey {
                 retry_at,
                 skipped,
+                shortage,
+            } => Error::NoKeyAvailable {
+                retry_at,
+                skipped,
+                shortage,
                 attempts: self.attempts,
                 configured,
             },
@@ -158,6 +186,7 @@ impl Failover {
                 retry_at: soonest(self.pool_retry_at, &self.attempts),
                 attempts: self.attempts,
                 last: self.last,
+                shortage: self.pool_shortage,
             },
         }
     }
@@ -167,8 +196,11 @@ impl Relay {
     /// Serves a request from the pool, failing over between credentials: before commit, and
     /// for a stream also after it, as long as no content has reached the client.
     pub async fn forward(&self, ctx: &Arc<RequestCtx>) -> Result<Response, Error> {
-        self.inner.budget.deposit(now_ms());
-        self.serve(ctx, Failover::default()).await
+        let failover = Failover {
+            _in_flight: Some(self.inner.budget.request()),
+            ..Failover::default()
+        };
+        self.serve(ctx, failover).await
     }
 
     /// Serves a request with one named credential and no failover (batch follow-ups, which
@@ -187,7 +219,9 @@ impl Relay {
         mut failover: Failover,
     ) -> Result<Response, Error> {
         loop {
-            let answered = match self.next_answer(ctx, &mut failover).await {
+            let answered = self.next_answer(ctx, &mut failover).await;
+            self.save_durable(&mut failover).await;
+            let answered = match answered {
                 Ok(answered) => answered,
                 Err(stop) => return Err(failover.into_error(stop, self.inner.pool.len())),
             };
@@ -281,7 +315,7 @@ impl Relay {
         loop {
             let lease = self.next_lease(ctx, failover)?;
             let group = lease.group().cloned();
-            match self.call(ctx, lease).await {
+            match self.call(ctx, failover, lease).await {
                 Called::Answered(Answered::Stream(opened)) => {
                     return Ok(Answered::Stream(opened));
                 }
@@ -299,6 +333,7 @@ impl Relay {
                         key_id: lease.key_id().clone(),
                         key_name: lease.name().to_owned(),
                         outcome: Outcome { class, ..outcome },
+                        blame: Blame::Credential,
                         detail: format!(
                             "upstream answered {} without an event stream",
                             status.as_u16()
@@ -315,21 +350,31 @@ impl Relay {
     /// The credential for the next attempt, if the request may have one.
     fn next_lease(&self, ctx: &RequestCtx, failover: &mut Failover) -> Result<Lease, Stop> {
         let inner = &self.inner;
-        let limit = if failover.pinned.is_some() {
-            1
-        } else {
-            inner.config.max_attempts
-        };
-        if failover.made >= limit {
+        if failover.pinned.is_some() && failover.made >= 1 {
             return Err(Stop::Exhausted);
         }
         if failover.made > 0 {
             if Instant::now() >= ctx.deadline {
                 return Err(Stop::Exhausted);
             }
-            if !inner.budget.try_withdraw(now_ms()) {
-                tracing::warn!(request_id = %ctx.request_id, "retry budget exhausted; not failing over");
-                return Err(Stop::Exhausted);
+            let after_provider = failover
+                .attempts
+                .last()
+                .is_some_and(|a| a.blame == Blame::Provider);
+            if after_provider {
+                if failover.provider_failures >= inner.config.max_attempts {
+                    return Err(Stop::Exhausted);
+                }
+                if failover.retrying.is_none() {
+                    failover.retrying = inner.budget.try_retry();
+                    if failover.retrying.is_none() {
+                        tracing::warn!(
+                            request_id = %ctx.request_id,
+                            "retry budget exhausted after a provider-wide failure; not retrying"
+                        );
+                        return Err(Stop::Exhausted);
+                    }
+                }
             }
         }
         let lease = match &failover.pinned {
@@ -339,19 +384,29 @@ impl Relay {
                     session: ctx.session.as_deref(),
                     exclude: &failover.tried,
                     avoid_groups: &failover.avoid_groups,
+                    model: ctx.model.as_deref(),
                 };
                 match inner.pool.acquire(&pick, now_ms()) {
                     Ok(lease) => lease,
-                    Err(pool::Error::NoKeyAvailable { retry_at, skipped }) => {
+                    Err(pool::Error::NoKeyAvailable {
+                        retry_at,
+                        skipped,
+                        shortage,
+                    }) => {
                         if failover.attempts.is_empty() {
                             tracing::warn!(
                                 request_id = %ctx.request_id,
                                 skipped = %describe_skips(&skipped),
                                 "no credential available"
                             );
-                            return Err(Stop::NoKey { retry_at, skipped });
+                            return Err(Stop::NoKey {
+                                retry_at,
+                                skipped,
+                                shortage,
+                            });
                         }
                         failover.pool_retry_at = retry_at;
+                        failover.pool_shortage = Some(shortage);
                         return Err(Stop::Exhausted);
                     }
                 }
@@ -364,7 +419,7 @@ impl Relay {
 
     /// One upstream call, classified. Failures are reported to the pool here; answers are
     /// reported here too, except streams, whose outcome is known only at their end.
-    async fn call(&self, ctx: &RequestCtx, lease: Lease) -> Called {
+    async fn call(&self, ctx: &RequestCtx, failover: &mut Failover, lease: Lease) -> Called {
         let inner = &self.inner;
         let timeout = ctx.deadline.saturating_duration_since(Instant::now());
         let sent = inner
@@ -385,15 +440,22 @@ impl Relay {
             Ok(response) => response,
             Err(e) => {
                 let outcome = classify_transport(&e);
-                let failure = self.fail_attempt(lease, outcome, e.to_string());
+                let failure = self.fail_attempt(ctx, failover, lease, outcome, e.to_string());
                 return Called::Failed(failure, None);
             }
         };
         let (parts, body) = response.into_parts();
         let (status, headers) = (parts.status, parts.headers);
+        if let Some(org) = headers
+            .get(ORGANIZATION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            inner.pool.note_organization(&lease, org);
+        }
+        let model = ctx.model.as_deref();
 
         if status.is_success() && ctx.kind == CallKind::Generate && is_event_stream(&headers) {
-            let head = classify(status, &headers, b"", now_ms());
+            let head = classify(status, &headers, b"", model, now_ms());
             return Called::Answered(Answered::Stream(Opened {
                 lease,
                 status,
@@ -404,8 +466,8 @@ impl Relay {
         }
 
         if status.is_success() && ctx.kind == CallKind::Download {
-            let outcome = classify(status, &headers, b"", now_ms());
-            inner.pool.report(&lease, &outcome, now_ms());
+            let outcome = classify(status, &headers, b"", model, now_ms());
+            inner.pool.report_for(&lease, &outcome, model, now_ms());
             return Called::Answered(Answered::Download {
                 lease,
                 status,
@@ -418,12 +480,13 @@ impl Relay {
             Ok(body) => body,
             Err(class) => {
                 let detail = format!("reading the {} body failed", status.as_u16());
-                let failure = self.fail_attempt(lease, Outcome::of(class), detail);
+                let failure = self.fail_attempt(ctx, failover, lease, Outcome::of(class), detail);
                 return Called::Failed(failure, None);
             }
         };
-        let outcome = classify(status, &headers, &body, now_ms());
-        inner.pool.report(&lease, &outcome, now_ms());
+        let outcome = classify(status, &headers, &body, model, now_ms());
+        let reported = inner.pool.report_for(&lease, &outcome, model, now_ms());
+        failover.save_later(reported.durable);
         match outcome.class {
             OutcomeClass::Success | OutcomeClass::ClientError => {
                 Called::Answered(Answered::Whole {
@@ -439,6 +502,7 @@ impl Relay {
                     key_id: lease.key_id().clone(),
                     key_name: lease.name().to_owned(),
                     outcome,
+                    blame: reported.blame,
                     detail: format!("upstream answered {}", status.as_u16()),
                 };
                 let answer = Answer {
@@ -454,16 +518,48 @@ impl Relay {
     /// Reports a failed attempt to the pool (which releases the credential) and describes it.
     pub(super) fn fail_attempt(
         &self,
+        ctx: &RequestCtx,
+        failover: &mut Failover,
         lease: Lease,
         outcome: Outcome,
         detail: String,
     ) -> AttemptFailure {
-        self.inner.pool.report(&lease, &outcome, now_ms());
+        let reported = self
+            .inner
+            .pool
+            .report_for(&lease, &outcome, ctx.model.as_deref(), now_ms());
+        failover.save_later(reported.durable);
         AttemptFailure {
             key_id: lease.key_id().clone(),
             key_name: lease.name().to_owned(),
             outcome,
+            blame: reported.blame,
             detail,
+        }
+    }
+
+    /// Saves the key states that must be on disk before the client is answered (a credential
+    /// disabled, a long cooldown): a crash right after must not bring the key back. The
+    /// background persister saves them too; this only moves the write ahead of the answer.
+    pub(super) async fn save_durable(&self, failover: &mut Failover) {
+        for state in failover.durable.drain(..) {
+            let row = crate::keyring::state_row(&state);
+            if let Err(e) = self.inner.store.save_key_state(&row).await {
+                tracing::error!(error = %e, key = %state.key_id, "could not save a credential's state");
+            }
+        }
+    }
+
+    /// Counts a served request's tokens against its key's daily token quota.
+    pub(super) fn count_tokens(&self, lease: &Lease, usage: &keyloop_wire::usage::Usage) {
+        if lease.counts_tokens() {
+            let tokens = usage.input_tokens
+                + usage.output_tokens
+                + usage.cache_read_tokens
+                + usage.cache_write_tokens;
+            self.inner
+                .pool
+                .record_tokens(lease.key_id(), tokens, now_ms());
         }
     }
 
@@ -487,6 +583,7 @@ impl Relay {
                 && let Some(summary) = keyloop_wire::anthropic::summarize_message(body)
             {
                 record.usage = summary.usage;
+                self.count_tokens(lease, &record.usage);
                 record.served_model = summary.model;
                 record.stop_reason = summary.stop_reason;
             }
@@ -496,6 +593,9 @@ impl Relay {
         self.settle_for(ctx, record);
     }
 }
+
+/// The organisation the serving credential bills to, on every authenticated answer.
+const ORGANIZATION_HEADER: &str = "anthropic-organization-id";
 
 fn is_event_stream(headers: &HeaderMap) -> bool {
     headers

@@ -25,7 +25,7 @@ use crate::config::UpstreamConfig;
 use crate::pool::{self, KeyPool};
 use crate::providers::Anthropic;
 use crate::store::{self, Store};
-use crate::types::{EpochMs, KeyId, Outcome, OutcomeClass, now_ms};
+use crate::types::{EpochMs, KeyId, Outcome, OutcomeClass};
 
 #[derive(Clone)]
 pub struct Relay {
@@ -68,6 +68,8 @@ pub struct AttemptFailure {
     pub key_id: KeyId,
     pub key_name: String,
     pub outcome: Outcome,
+    /// Whose trouble it was, as the pool judged it.
+    pub blame: pool::Blame,
     pub detail: String,
 }
 
@@ -78,6 +80,7 @@ pub enum Error {
     NoKeyAvailable {
         retry_at: Option<EpochMs>,
         skipped: Vec<pool::Skip>,
+        shortage: pool::Shortage,
         attempts: Vec<AttemptFailure>,
         configured: usize,
     },
@@ -89,6 +92,9 @@ pub enum Error {
         #[source]
         last: Option<Box<Answer>>,
         retry_at: Option<EpochMs>,
+        /// Set when the loop ended because the pool had no credential left to try: what the
+        /// credentials are out for.
+        shortage: Option<pool::Shortage>,
     },
     #[error("no batch {id:?} was created through this gateway for this client")]
     BatchNotFound { id: String },
@@ -134,11 +140,7 @@ impl Relay {
         config: UpstreamConfig,
         store: Arc<dyn Store>,
     ) -> Self {
-        let budget = RetryBudget::new(
-            config.retry_budget_ratio,
-            config.retry_budget_floor_per_sec,
-            now_ms(),
-        );
+        let budget = RetryBudget::new(config.retry_budget_ratio, config.retry_budget_min_retries);
         Self {
             inner: Arc::new(Inner {
                 pool,

@@ -74,7 +74,9 @@ impl Prober {
         tracing::info!(key = %name, outcome = outcome.class.as_str(), "operator's probe finished");
         match probe {
             ProbeNow::Ticket(ticket) => self.pool.probe_finished(ticket, &outcome, now_ms()),
-            ProbeNow::Lease(lease) => self.pool.report(&lease, &outcome, now_ms()),
+            ProbeNow::Lease(lease) => {
+                self.pool.report(&lease, &outcome, now_ms());
+            }
         }
         Ok(outcome)
     }
@@ -115,7 +117,7 @@ pub async fn check(
                 }
                 body.extend_from_slice(&chunk);
             }
-            classify(parts.status, &parts.headers, &body, now_ms())
+            classify(parts.status, &parts.headers, &body, Some(model), now_ms())
         }
         Err(e) => classify_transport(&e),
     }

@@ -1,63 +1,86 @@
-//! The global retry budget: retries may add at most `ratio` to upstream attempts, with a floor of
-//! a few per second, so an upstream outage is not multiplied into a storm by our failover.
-//! A token bucket: each first attempt deposits `ratio` tokens, the floor refills continuously,
-//! each retry withdraws one.
+//! The global retry budget, sized like Envoy's: retries in flight may be at most `ratio` of the
+//! requests in flight, with a floor so that a quiet gateway can still retry. It bounds retries
+//! after provider-wide signals only (overload, 5xx, timeouts, broken connections, when no
+//! credential is succeeding): those are the retries that would turn a provider's outage into a
+//! storm. Moving away from a credential whose failure is its own (its 429, a rejected
+//! credential, billing, a failure while its peers succeed) adds load to nothing that is failing
+//! and is not counted.
+//!
+//! Two counters, no lock: a request holds an [`InFlight`] for its whole life, a request that is
+//! retrying holds one [`Retrying`] from its first such retry to its end.
 
-use parking_lot::Mutex;
-
-use crate::types::EpochMs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct RetryBudget {
     ratio: f64,
-    floor_per_sec: f64,
-    cap: f64,
-    // Held only for a few arithmetic operations, never across an await.
-    bucket: Mutex<Bucket>,
+    min_retries: u64,
+    counts: Arc<Counts>,
 }
 
-struct Bucket {
-    tokens: f64,
-    refilled_at: EpochMs,
+#[derive(Default)]
+struct Counts {
+    requests: AtomicU64,
+    retries: AtomicU64,
 }
+
+/// A request in flight; dropping it ends the request.
+pub struct InFlight(Arc<Counts>);
+
+/// A request that retries after a provider-wide failure; dropping it ends the retrying.
+pub struct Retrying(Arc<Counts>);
 
 impl RetryBudget {
-    pub fn new(ratio: f64, floor_per_sec: u32, now: EpochMs) -> Self {
-        let floor_per_sec = f64::from(floor_per_sec);
-        let cap = (floor_per_sec * 10.0).max(100.0);
+    pub fn new(ratio: f64, min_retries: u32) -> Self {
         Self {
-            ratio,
-            floor_per_sec,
-            cap,
-            bucket: Mutex::new(Bucket {
-                tokens: floor_per_sec,
-                refilled_at: now,
-            }),
+            ratio: ratio.max(0.0),
+            min_retries: u64::from(min_retries),
+            counts: Arc::default(),
         }
     }
 
-    /// A request's first attempt.
-    pub fn deposit(&self, now: EpochMs) {
-        let mut bucket = self.bucket.lock();
-        self.refill(&mut bucket, now);
-        bucket.tokens = (bucket.tokens + self.ratio).min(self.cap);
+    /// A request starts.
+    pub fn request(&self) -> InFlight {
+        self.counts.requests.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(&self.counts))
     }
 
-    /// May this request try another credential?
-    pub fn try_withdraw(&self, now: EpochMs) -> bool {
-        let mut bucket = self.bucket.lock();
-        self.refill(&mut bucket, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
+    /// May one more request retry after a provider-wide failure? The share is of the requests
+    /// in flight now, the retrying ones included.
+    pub fn try_retry(&self) -> Option<Retrying> {
+        let requests = self.counts.requests.load(Ordering::Acquire);
+        // Request counts are far below 2^53.
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let share = (requests as f64 * self.ratio) as u64;
+        let allowed = share.max(self.min_retries);
+        let counts = &self.counts.retries;
+        let mut current = counts.load(Ordering::Acquire);
+        loop {
+            if current >= allowed {
+                return None;
+            }
+            match counts.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Retrying(Arc::clone(&self.counts))),
+                Err(seen) => current = seen,
+            }
         }
     }
+}
 
-    fn refill(&self, bucket: &mut Bucket, now: EpochMs) {
-        let elapsed = (now - bucket.refilled_at).max(0) as f64 / 1000.0;
-        bucket.tokens = (bucket.tokens + elapsed * self.floor_per_sec).min(self.cap);
-        bucket.refilled_at = now;
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.requests.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Retrying {
+    fn drop(&mut self) {
+        self.0.retries.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -66,25 +89,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retries_are_bounded_by_ratio_plus_floor() {
-        let budget = RetryBudget::new(0.2, 0, 0);
-        let mut granted = 0;
-        for _ in 0..100 {
-            budget.deposit(0);
-            if budget.try_withdraw(0) {
-                granted += 1;
-            }
-        }
-        assert_eq!(granted, 20, "20 % of 100 first attempts");
+    fn retries_in_flight_are_a_share_of_requests_in_flight() {
+        let budget = RetryBudget::new(0.2, 0);
+        let requests: Vec<InFlight> = (0..100).map(|_| budget.request()).collect();
+        let retrying: Vec<Retrying> = (0..100).filter_map(|_| budget.try_retry()).collect();
+        assert_eq!(retrying.len(), 20, "20 % of 100 requests in flight");
+        drop(retrying);
+        assert!(
+            budget.try_retry().is_some(),
+            "ended retries give their room back"
+        );
+        drop(requests);
     }
 
     #[test]
-    fn floor_refills_over_time() {
-        let budget = RetryBudget::new(0.0, 5, 0);
-        let first_second = (0..20).filter(|_| budget.try_withdraw(0)).count();
-        assert_eq!(first_second, 5);
-        assert!(!budget.try_withdraw(100));
-        let later = (0..20).filter(|_| budget.try_withdraw(1_000)).count();
-        assert_eq!(later, 5);
+    fn the_floor_lets_a_quiet_gateway_retry() {
+        let budget = RetryBudget::new(0.2, 3);
+        let _one = budget.request();
+        let retrying: Vec<Retrying> = (0..10).filter_map(|_| budget.try_retry()).collect();
+        assert_eq!(retrying.len(), 3);
+    }
+
+    #[test]
+    fn ended_requests_shrink_the_share() {
+        let budget = RetryBudget::new(0.5, 0);
+        let mut requests: Vec<InFlight> = (0..10).map(|_| budget.request()).collect();
+        requests.truncate(2);
+        let retrying: Vec<Retrying> = (0..10).filter_map(|_| budget.try_retry()).collect();
+        assert_eq!(retrying.len(), 1, "half of the 2 left");
     }
 }

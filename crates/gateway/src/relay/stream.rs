@@ -343,13 +343,17 @@ impl Relaying {
         };
         let group = leg.lease.group().cloned();
         // Dropping the leg's upstream cancels what is left of its request.
-        let failure = self.relay.fail_attempt(leg.lease, outcome, detail);
+        let failure =
+            self.relay
+                .fail_attempt(&self.ctx, &mut self.failover, leg.lease, outcome, detail);
         self.failover.failed(&self.ctx, failure, None, group);
     }
 
     /// Finds a replacement for a stream lost before content, with the request's failover loop.
     async fn resume(&mut self) {
-        match self.relay.next_answer(&self.ctx, &mut self.failover).await {
+        let answered = self.relay.next_answer(&self.ctx, &mut self.failover).await;
+        self.relay.save_durable(&mut self.failover).await;
+        match answered {
             Ok(Answered::Stream(opened)) => {
                 tracing::info!(
                     request_id = %self.ctx.request_id,
@@ -405,7 +409,14 @@ impl Relaying {
         self.finished = true;
         self.settle(ended, outcome.class);
         if let Some(leg) = self.leg.take() {
-            self.relay.inner.pool.report(&leg.lease, &outcome, now_ms());
+            let model = self.ctx.model.as_deref();
+            let reported = self
+                .relay
+                .inner
+                .pool
+                .report_for(&leg.lease, &outcome, model, now_ms());
+            // The stream is ending: nothing is left to await, the background persister saves it.
+            drop(reported);
             tracing::info!(
                 request_id = %self.ctx.request_id,
                 key = leg.lease.name(),
@@ -435,6 +446,7 @@ impl Relaying {
                     record.usage.output_tokens =
                         record.usage.output_tokens.max(leg.watch.content_deltas);
                 }
+                self.relay.count_tokens(&leg.lease, &record.usage);
                 record.served_model = leg.watch.tap.model().map(str::to_owned);
                 record.stop_reason = leg.watch.tap.stop_reason().map(str::to_owned);
             }

@@ -43,7 +43,7 @@ impl Rng {
     }
 }
 
-const CLASSES: [OutcomeClass; 9] = OutcomeClass::ALL;
+const CLASSES: [OutcomeClass; 10] = OutcomeClass::ALL;
 
 fn bare(request_id: &str, at: EpochMs) -> UsageRecord {
     UsageRecord {
@@ -213,7 +213,9 @@ fn expect<'a>(records: impl IntoIterator<Item = &'a UsageRecord>) -> Expected {
                 OutcomeClass::ConnectError => 4,
                 OutcomeClass::InvalidCredential => 5,
                 OutcomeClass::BillingExhausted => 6,
-                OutcomeClass::Success | OutcomeClass::ClientError => continue,
+                OutcomeClass::Success | OutcomeClass::ClientError | OutcomeClass::ModelDenied => {
+                    continue;
+                }
             };
             e.failures[class] += 1;
         }

@@ -723,6 +723,7 @@ fn class_index(class: OutcomeClass) -> usize {
         OutcomeClass::InvalidCredential => 6,
         OutcomeClass::BillingExhausted => 7,
         OutcomeClass::ClientError => 8,
+        OutcomeClass::ModelDenied => 9,
     }
 }
 

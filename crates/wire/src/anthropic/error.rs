@@ -160,13 +160,26 @@ pub fn parse_error_body(body: &[u8]) -> Option<UpstreamError> {
     })
 }
 
-/// Whether the key's account has run out of money or hit a spend cap. Upstream reports this
-/// under several types (400, 402, 429), and it must not be retried on the same key, so
-/// it is recognised by the messages captured in the wild (protocol doc §9.3).
+/// The provider's own credit-balance message, as it sends it (protocol doc §9.3).
+pub const CREDIT_BALANCE_MESSAGE: &str = "Your credit balance is too low to access the Anthropic API. \
+     Please go to Plans & Billing to upgrade or purchase credits.";
+/// How the provider's spend-limit message begins; the date it names follows.
+const USAGE_LIMIT_PREFIX: &str = "You have reached your specified API usage limits.";
+/// `error.details.error_code` values that say the account cannot pay.
+const BILLING_CODES: [&str; 1] = ["enforced_spend_limit_reached"];
+
+/// Whether the provider said the key's account has run out of money or hit a spend cap. It
+/// reports this under several statuses (400, 402, 429), and it must not be retried on the same
+/// key. Only the provider's own signals count: the `billing_error` type, a billing error code,
+/// or its exact messages. Validation messages quote the client's input, so a substring
+/// match would let any client quarantine every credential by writing the phrase in a prompt.
 pub fn is_credit_exhausted(err: &UpstreamError) -> bool {
-    let message = err.message.to_ascii_lowercase();
+    let message = err.message.trim();
     err.kind == Some(ErrorType::Billing)
-        || err.error_code.as_deref() == Some("enforced_spend_limit_reached")
-        || message.contains("credit balance is too low")
-        || message.contains("reached your specified api usage limits")
+        || err
+            .error_code
+            .as_deref()
+            .is_some_and(|code| BILLING_CODES.contains(&code))
+        || message == CREDIT_BALANCE_MESSAGE
+        || message.starts_with(USAGE_LIMIT_PREFIX)
 }
