@@ -262,9 +262,10 @@ impl Meter {
         }
     }
 
-    /// Full when less than one request fits.
+    /// Full at utilization 1: a window with any room left serves one more request (which
+    /// may fill it past a fractional fill set by a test; the fill is capped at capacity).
     fn is_full(&self) -> bool {
-        self.used + 1.0 > self.capacity as f64 + 1e-9
+        self.used >= self.capacity as f64 - 1e-9
     }
 
     fn charge(&mut self) {
@@ -366,7 +367,8 @@ impl Windows {
         })
     }
 
-    /// Gives back what [`Windows::admit`] took, for a request refused afterwards.
+    /// Gives back what [`Windows::admit`] took, for a request refused afterwards (one unit;
+    /// after a fractional fill set by a test the charge may have been less).
     pub(crate) fn refund(&self, model: &str, charge: Charge) {
         let mut fill = self.state.lock();
         match charge {

@@ -142,6 +142,19 @@ async fn overage_serves_once_included_windows_are_spent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_window_with_room_left_serves_one_more_request() {
+    let windows = windows(Subscription {
+        five_hour: 3,
+        ..Subscription::default()
+    });
+    windows.set_utilization(Window::FiveHour, 0.9).unwrap();
+    let (report, _) = windows.admit("m").unwrap();
+    assert_eq!(report.windows[0].utilization, 1.0);
+    assert_eq!(report.windows[0].status, Status::Rejected);
+    windows.admit("m").unwrap_err();
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_refund_gives_back_what_was_taken() {
     let windows = windows(small());
     let (_, charge) = windows.admit("m").unwrap();
