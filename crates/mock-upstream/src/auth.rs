@@ -1,5 +1,6 @@
 //! Who is calling (§2, §2.1): API keys in `x-api-key`; OAuth tokens as
-//! `Authorization: Bearer` plus the `oauth-2025-04-20` beta flag; and the version header.
+//! `Authorization: Bearer` plus the `oauth-2025-04-20` beta flag, refused once expired or
+//! revoked; and the version header.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use axum::http::HeaderMap;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::keys::{Credential, KeyState, Keys};
+use crate::oauth::{TokenStatus, Tokens};
 
 const OAUTH_BETA: &str = "oauth-2025-04-20";
 
@@ -32,6 +34,8 @@ pub(crate) enum Denied {
     InvalidApiKey,
     InvalidBearer,
     OAuthWithoutBeta,
+    TokenExpired,
+    TokenRevoked,
 }
 
 impl Denied {
@@ -41,15 +45,43 @@ impl Denied {
             Denied::InvalidApiKey => "invalid x-api-key",
             Denied::InvalidBearer => "Invalid bearer token",
             Denied::OAuthWithoutBeta => "OAuth authentication is currently not supported.",
+            Denied::TokenExpired => {
+                return ApiError::new(
+                    ErrorKind::AuthenticationError,
+                    "OAuth token has expired. Please obtain a new token or refresh your \
+                     existing token.",
+                )
+                .with_code("token_expired");
+            }
+            Denied::TokenRevoked => "OAuth token has been revoked. Please obtain a new token.",
         };
         ApiError::new(ErrorKind::AuthenticationError, message)
     }
 }
 
+/// The key a credential belongs to, and its token status: configured secrets first, then
+/// the tokens issued by the token endpoint.
+fn find(keys: &Keys, tokens: &Tokens, secret: &str) -> Option<(Arc<KeyState>, TokenStatus)> {
+    match keys.by_secret(secret) {
+        Some(key) if key.credential == Credential::OAuth => {
+            let status = tokens
+                .lookup(secret)
+                .map_or(TokenStatus::Valid, |(_, status)| status);
+            Some((Arc::clone(key), status))
+        }
+        Some(key) => Some((Arc::clone(key), TokenStatus::Valid)),
+        None => tokens.lookup(secret),
+    }
+}
+
 /// `x-api-key` wins when both headers are present.
-pub(crate) fn identify(keys: &Keys, headers: &HeaderMap) -> Identity {
+pub(crate) fn identify(keys: &Keys, tokens: &Tokens, headers: &HeaderMap) -> Identity {
     if let Some(value) = headers.get("x-api-key") {
-        let key = value.to_str().ok().and_then(|s| keys.by_secret(s)).cloned();
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|s| find(keys, tokens, s))
+            .map(|(key, _)| key);
         let verdict = match &key {
             Some(key) if key.credential == Credential::ApiKey => Ok(()),
             _ => Err(Denied::InvalidApiKey),
@@ -63,14 +95,19 @@ pub(crate) fn identify(keys: &Keys, headers: &HeaderMap) -> Identity {
         };
     };
     let token = authorization.to_str().ok().and_then(bearer_token);
-    let key = token.and_then(|t| keys.by_secret(t)).cloned();
-    let verdict = match &key {
+    let found = token.and_then(|t| find(keys, tokens, t));
+    let verdict = match &found {
         None => Err(Denied::InvalidBearer),
-        Some(key) if key.credential == Credential::ApiKey => Err(Denied::InvalidBearer),
-        Some(_) if has_beta(headers, OAUTH_BETA) => Ok(()),
-        Some(_) => Err(Denied::OAuthWithoutBeta),
+        Some((key, _)) if key.credential == Credential::ApiKey => Err(Denied::InvalidBearer),
+        Some(_) if !has_beta(headers, OAUTH_BETA) => Err(Denied::OAuthWithoutBeta),
+        Some((_, TokenStatus::Valid)) => Ok(()),
+        Some((_, TokenStatus::Expired)) => Err(Denied::TokenExpired),
+        Some((_, TokenStatus::Revoked)) => Err(Denied::TokenRevoked),
     };
-    Identity { key, verdict }
+    Identity {
+        key: found.map(|(key, _)| key),
+        verdict,
+    }
 }
 
 fn bearer_token(value: &str) -> Option<&str> {

@@ -68,6 +68,10 @@ impl Completion {
 }
 
 impl Rendition for Completion {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
     fn cost(&self) -> Cost {
         self.cost
     }
@@ -163,8 +167,12 @@ pub(crate) async fn create(call: &Call<'_>) -> Response {
     if let Some(response) = scenario.as_ref().and_then(|s| call.scenario_response(s)) {
         return response;
     }
-    match parse(call.body, call.pacing().words) {
-        Ok((completion, stream)) => call.deliver(&completion, stream, scenario.as_ref()).await,
-        Err(error) => call.error(error),
+    let (completion, stream) = match parse(call.body, call.pacing().words) {
+        Ok(parsed) => parsed,
+        Err(error) => return call.error(error),
+    };
+    match call.key.refuse_model(&completion.model) {
+        Some(error) => call.error(error),
+        None => call.deliver(&completion, stream, scenario.as_ref()).await,
     }
 }

@@ -1,4 +1,5 @@
-//! Anthropic's error envelope, the one place errors become HTTP responses (§9).
+//! Anthropic's error envelope (§9), and OAuth's for the token endpoint: the one place errors
+//! become HTTP responses.
 
 use std::borrow::Cow;
 
@@ -13,6 +14,8 @@ use serde::Serialize;
 pub(crate) enum ErrorKind {
     InvalidRequestError,
     AuthenticationError,
+    BillingError,
+    PermissionError,
     NotFoundError,
     RequestTooLarge,
     RateLimitError,
@@ -25,6 +28,8 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequestError => StatusCode::BAD_REQUEST,
             ErrorKind::AuthenticationError => StatusCode::UNAUTHORIZED,
+            ErrorKind::BillingError => StatusCode::PAYMENT_REQUIRED,
+            ErrorKind::PermissionError => StatusCode::FORBIDDEN,
             ErrorKind::NotFoundError => StatusCode::NOT_FOUND,
             ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RateLimitError => StatusCode::TOO_MANY_REQUESTS,
@@ -39,11 +44,13 @@ fn status_529() -> StatusCode {
     StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
 }
 
-/// An error answer: kind and the human message.
+/// An error answer: kind, the human message and, for some, a machine-readable code sent as
+/// `error.details.error_code`.
 #[derive(Clone, Debug)]
 pub(crate) struct ApiError {
     pub(crate) kind: ErrorKind,
     pub(crate) message: Cow<'static, str>,
+    pub(crate) code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -51,7 +58,14 @@ impl ApiError {
         ApiError {
             kind,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// The same error with `error.details.error_code` set.
+    pub(crate) fn with_code(mut self, code: &'static str) -> ApiError {
+        self.code = Some(code);
+        self
     }
 
     pub(crate) fn invalid(message: impl Into<Cow<'static, str>>) -> ApiError {
@@ -72,10 +86,7 @@ impl ApiError {
         let status = self.kind.status();
         let body = serde_json::to_vec(&Envelope {
             kind: "error",
-            error: Detail {
-                kind: self.kind,
-                message: &self.message,
-            },
+            error: self.detail(),
             request_id,
         })
         .unwrap_or_default();
@@ -99,12 +110,17 @@ impl ApiError {
     pub(crate) fn to_event_json(&self) -> String {
         serde_json::to_string(&StreamError {
             kind: "error",
-            error: Detail {
-                kind: self.kind,
-                message: &self.message,
-            },
+            error: self.detail(),
         })
         .unwrap_or_default()
+    }
+
+    fn detail(&self) -> Detail<'_> {
+        Detail {
+            kind: self.kind,
+            message: &self.message,
+            details: self.code.map(|error_code| Details { error_code }),
+        }
     }
 }
 
@@ -128,4 +144,61 @@ struct Detail<'a> {
     #[serde(rename = "type")]
     kind: ErrorKind,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Details>,
+}
+
+#[derive(Serialize)]
+struct Details {
+    error_code: &'static str,
+}
+
+/// `error` values of the token endpoint (RFC 6749 §5.2, plus `temporarily_unavailable`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OAuthErrorKind {
+    InvalidRequest,
+    InvalidGrant,
+    UnsupportedGrantType,
+    TemporarilyUnavailable,
+}
+
+/// An error of the token endpoint, in OAuth's shape rather than Anthropic's:
+/// `{"error":"invalid_grant","error_description":"…"}`.
+#[derive(Clone, Debug)]
+pub(crate) struct OAuthError {
+    pub(crate) kind: OAuthErrorKind,
+    pub(crate) description: &'static str,
+}
+
+impl OAuthError {
+    pub(crate) fn new(kind: OAuthErrorKind, description: &'static str) -> OAuthError {
+        OAuthError { kind, description }
+    }
+
+    /// 400, or 503 for `temporarily_unavailable`.
+    pub(crate) fn into_response(self) -> Response {
+        let status = match self.kind {
+            OAuthErrorKind::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body = serde_json::to_vec(&OAuthEnvelope {
+            error: self.kind,
+            error_description: self.description,
+        })
+        .unwrap_or_default();
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+#[derive(Serialize)]
+struct OAuthEnvelope {
+    error: OAuthErrorKind,
+    error_description: &'static str,
 }

@@ -206,14 +206,21 @@ impl Exceeded {
 
     /// 429 `rate_limit_error` with `retry-after` and the rate-limit headers.
     pub(crate) fn into_response(self, request_id: &str) -> Response {
+        let snapshot = self.snapshot.clone();
+        let mut response = self.into_error_response(request_id);
+        snapshot.write_headers(response.headers_mut(), Timestamp::now());
+        response
+    }
+
+    /// 429 `rate_limit_error` with `retry-after` but without the per-minute headers (an
+    /// OAuth key reports the unified family instead).
+    pub(crate) fn into_error_response(self, request_id: &str) -> Response {
         let mut response =
             ApiError::new(ErrorKind::RateLimitError, self.message()).into_response(request_id);
-        let headers = response.headers_mut();
-        headers.insert(
+        response.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(self.retry_after_secs),
         );
-        self.snapshot.write_headers(headers, Timestamp::now());
         response
     }
 

@@ -56,6 +56,9 @@ pub(crate) struct Tally {
     /// Streams whose client went away before the last frame was sent.
     abandoned: AtomicUsize,
     abandoned_changed: Notify,
+    /// Token-endpoint calls that presented a refresh token of this key's family.
+    token_calls: AtomicUsize,
+    token_calls_changed: Notify,
 }
 
 impl Tally {
@@ -81,6 +84,28 @@ impl Tally {
         }
     }
 
+    pub(crate) fn token_calls(&self) -> usize {
+        self.token_calls.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn count_token_call(&self) {
+        self.token_calls.fetch_add(1, Ordering::AcqRel);
+        self.token_calls_changed.notify_waiters();
+    }
+
+    /// Resolves once `token_calls() >= n`.
+    pub(crate) async fn wait_for_token_calls(&self, n: usize) {
+        loop {
+            let changed = self.token_calls_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.token_calls() >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     pub(crate) fn calls(&self) -> usize {
         self.calls.load(Ordering::Acquire)
     }
@@ -96,6 +121,7 @@ impl Tally {
     fn reset(&self) {
         self.calls.store(0, Ordering::Release);
         self.abandoned.store(0, Ordering::Release);
+        self.token_calls.store(0, Ordering::Release);
         self.by_status.lock().clear();
     }
 }

@@ -1,5 +1,5 @@
-//! Scripted misbehaviour: the `Scenario` vocabulary, the per-key FIFO queue and the chaos
-//! ratio, and which endpoint may consume what.
+//! Scripted misbehaviour: the `Scenario` vocabulary, the per-key FIFO queue, the alternate
+//! (every second request) and the chaos ratio, and which endpoint may consume what.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Denied;
 use crate::error::{ApiError, ErrorKind};
+use crate::keys::{Credential, permission_denied};
 use crate::limits::{Dimension, Exceeded};
 use crate::server::Call;
 use crate::stream;
@@ -23,7 +24,9 @@ use crate::stream;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Scenario {
     /// 429 `rate_limit_error` with `retry-after`, `x-should-retry: true` and the
-    /// rate-limit header set showing the requests dimension exhausted until then.
+    /// rate-limit header set showing the requests dimension exhausted until then. On an
+    /// OAuth key the unified headers report the windows as they are (a transient 429, not a
+    /// spent quota).
     RateLimited { retry_after_secs: u64 },
     /// 529 `overloaded_error`.
     Overloaded,
@@ -33,6 +36,16 @@ pub enum Scenario {
     Unauthorized,
     /// 400 `invalid_request_error` with the real "credit balance is too low" message.
     CreditBalance,
+    /// 400 `invalid_request_error` whose message is a validation error quoting client
+    /// input that happens to contain "credit balance is too low": not the provider's
+    /// billing message, so not a billing failure.
+    CreditBalanceInInput,
+    /// 402 `billing_error`.
+    BillingError,
+    /// 403 `permission_error` "Your credential does not have access to model X", naming
+    /// the request's model. For a key that may never use some models, see
+    /// [`MockKey::deny_models`](crate::MockKey::deny_models).
+    PermissionDenied,
     /// Streams: message_start, content_block_start and ping arrive, then the first delta
     /// waits `delay`. Non-streaming: the whole response waits `delay`.
     SlowFirstToken {
@@ -71,6 +84,9 @@ impl Scenario {
             | Scenario::ServerError
             | Scenario::Unauthorized
             | Scenario::CreditBalance
+            | Scenario::CreditBalanceInInput
+            | Scenario::BillingError
+            | Scenario::PermissionDenied
             | Scenario::Replay { .. } => true,
             Scenario::SlowFirstToken { .. }
             | Scenario::CutMidStream { .. }
@@ -105,7 +121,15 @@ pub(crate) struct Script {
 #[derive(Default)]
 struct ScriptState {
     queue: VecDeque<(Scenario, u32)>,
+    alternate: Option<Alternate>,
     chaos: Option<(Scenario, f64)>,
+}
+
+/// A scenario for every second request the queue leaves alone.
+struct Alternate {
+    scenario: Scenario,
+    /// Requests seen since it was set.
+    seen: u64,
 }
 
 impl Script {
@@ -119,14 +143,19 @@ impl Script {
         self.state.lock().chaos = (ratio > 0.0).then_some((scenario, ratio.min(1.0)));
     }
 
+    pub(crate) fn set_alternate(&self, scenario: Option<Scenario>) {
+        self.state.lock().alternate = scenario.map(|scenario| Alternate { scenario, seen: 0 });
+    }
+
     pub(crate) fn clear(&self) {
         let mut state = self.state.lock();
         state.queue.clear();
+        state.alternate = None;
         state.chaos = None;
     }
 
     /// The scenario for this request, if any: the head of the queue (consumed) when the
-    /// consumer accepts it, else a chaos roll.
+    /// consumer accepts it, else the alternate on every second request, else a chaos roll.
     pub(crate) fn draw(&self, consumer: Consumer) -> Option<Scenario> {
         let mut state = self.state.lock();
         if let Some((scenario, times)) = state.queue.front_mut()
@@ -139,6 +168,12 @@ impl Script {
             }
             return Some(drawn);
         }
+        if let Some(alternate) = state.alternate.as_mut() {
+            alternate.seen += 1;
+            if alternate.seen.is_multiple_of(2) && consumer.accepts(&alternate.scenario) {
+                return Some(alternate.scenario.clone());
+            }
+        }
         let (scenario, ratio) = state.chaos.as_ref()?;
         (consumer.accepts(scenario) && rand::random_bool(*ratio)).then(|| scenario.clone())
     }
@@ -147,13 +182,26 @@ impl Script {
 const CREDIT_BALANCE: &str = "Your credit balance is too low to access the Anthropic API. \
      Please go to Plans & Billing to upgrade or purchase credits.";
 
+/// A validation error that quotes the client's text, which mentions a low credit balance.
+const CREDIT_BALANCE_IN_INPUT: &str = "messages.0.content.0.text: the text \"Why does the \
+     dashboard say my credit balance is too low?\" contains an unpaired surrogate and is not \
+     valid UTF-8";
+
+/// Not captured from the real API; 402 answers are rare (§9.2).
+const BILLING: &str = "Your organization has a billing issue that prevents API access. \
+     Please check Plans & Billing.";
+
 /// The complete response of a status-type scenario; `None` for stream-shaping ones.
 pub(crate) fn respond(scenario: &Scenario, call: &Call<'_>) -> Option<Response> {
     let error = match scenario {
         Scenario::RateLimited { retry_after_secs } => {
             let snapshot = call.key.limits.snapshot();
             let exceeded = Exceeded::scripted(snapshot, Dimension::Requests, *retry_after_secs);
-            return Some(exceeded.into_response(call.request_id));
+            // The server adds an OAuth key's unified headers.
+            return Some(match call.key.credential {
+                Credential::ApiKey => exceeded.into_response(call.request_id),
+                Credential::OAuth => exceeded.into_error_response(call.request_id),
+            });
         }
         Scenario::Replay {
             status,
@@ -173,6 +221,9 @@ pub(crate) fn respond(scenario: &Scenario, call: &Call<'_>) -> Option<Response> 
         Scenario::ServerError => ApiError::new(ErrorKind::ApiError, "Internal server error"),
         Scenario::Unauthorized => Denied::InvalidApiKey.into_error(),
         Scenario::CreditBalance => ApiError::invalid(CREDIT_BALANCE),
+        Scenario::CreditBalanceInInput => ApiError::invalid(CREDIT_BALANCE_IN_INPUT),
+        Scenario::BillingError => ApiError::new(ErrorKind::BillingError, BILLING),
+        Scenario::PermissionDenied => permission_denied(&requested_model(call.body)),
         Scenario::SlowFirstToken { .. }
         | Scenario::CutMidStream { .. }
         | Scenario::Stall { .. }
@@ -180,6 +231,18 @@ pub(crate) fn respond(scenario: &Scenario, call: &Call<'_>) -> Option<Response> 
         | Scenario::MidStreamError { .. } => return None,
     };
     Some(call.error(error))
+}
+
+/// The `model` of a request body, for answers given before the body is validated.
+fn requested_model(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Peek {
+        model: Option<String>,
+    }
+    serde_json::from_slice::<Peek>(body)
+        .ok()
+        .and_then(|peek| peek.model)
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 mod millis {

@@ -1,5 +1,6 @@
 //! The listener and the walk of one request: read the body, identify the key, record the
-//! call, route, check auth and version, answer, add the headers every answer carries.
+//! call, route, check auth and version, answer, add the headers every answer carries. The
+//! OAuth token endpoint takes the same walk but needs no credential.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,11 +22,13 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{self, Identity};
 use crate::error::{ApiError, ErrorKind};
-use crate::keys::{ANONYMOUS_ORGANIZATION, KeyState, Keys};
+use crate::keys::{ANONYMOUS_ORGANIZATION, Headroom, KeyState, Keys};
 use crate::limits::{self, Snapshot};
+use crate::oauth::{self, Tokens};
 use crate::record::{Recorder, Tally};
 use crate::scenario::{self, Scenario};
 use crate::stream::{self, Rendition, Shape, Stop};
+use crate::subscription::{self, Clock};
 use crate::{MockConfig, batches, complete, control, ids, messages, models};
 
 /// Largest body read (the Message Batches limit, §1).
@@ -43,6 +46,8 @@ pub(crate) struct Settings {
 /// Everything requests share.
 pub(crate) struct State {
     pub(crate) keys: Keys,
+    /// OAuth access and refresh tokens, and the token endpoint's switches.
+    pub(crate) tokens: Tokens,
     pub(crate) recorder: Recorder,
     /// Calls that carried no known credential.
     pub(crate) anonymous: Tally,
@@ -66,14 +71,19 @@ impl State {
             .chain(std::iter::once(&self.anonymous))
     }
 
-    /// Calls, counts, scenarios, chaos, limits and batches back to their start state.
+    /// Calls, counts, scenarios, chaos, limits, subscription windows, tokens and batches
+    /// back to their start state.
     pub(crate) fn reset(&self) {
         self.recorder.reset(self.tallies());
         for key in self.keys.iter() {
             key.scenarios.clear();
             key.limits.refill_all();
+            if let Some(windows) = &key.subscription {
+                windows.reset();
+            }
             key.batches.clear();
         }
+        self.tokens.reset();
     }
 }
 
@@ -95,8 +105,10 @@ impl Server {
             }
         });
         let (stop, stopping) = watch::channel(false);
+        let keys = Keys::new(&config, Clock::start());
         let state = Arc::new(State {
-            keys: Keys::new(&config.keys),
+            tokens: Tokens::new(&config, &keys),
+            keys,
             recorder: Recorder::new(config.record_calls),
             anonymous: Tally::default(),
             settings: Settings {
@@ -154,6 +166,8 @@ impl Drop for Server {
 enum Route<'a> {
     /// `HEAD /` and `GET /`: what clients probe before their first call.
     Root,
+    /// `POST /v1/oauth/token`: unauthenticated.
+    OAuthToken,
     Api(Api<'a>),
     Unknown,
 }
@@ -179,6 +193,7 @@ impl<'a> Route<'a> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let api = match (method.as_str(), segments.as_slice()) {
             ("GET" | "HEAD", [""]) => return Route::Root,
+            ("POST", ["v1", "oauth", "token"]) => return Route::OAuthToken,
             ("POST", ["v1", "messages"]) => Api::Messages,
             ("POST", ["v1", "messages", "count_tokens"]) => Api::CountTokens,
             ("POST", ["v1", "complete"]) => Api::Complete,
@@ -258,17 +273,17 @@ impl Call<'_> {
         scenario::respond(scenario, self)
     }
 
-    /// Charges the key's limits, then plays `answer` as JSON or SSE in the shape the
-    /// scenario asks for.
+    /// Charges the key's limits (and an OAuth key's subscription windows), then plays
+    /// `answer` as JSON or SSE in the shape the scenario asks for.
     pub(crate) async fn deliver(
         &self,
         answer: &impl Rendition,
         stream: bool,
         scenario: Option<&Scenario>,
     ) -> Response {
-        let limits = match self.key.limits.admit(answer.cost()) {
-            Ok(snapshot) => snapshot,
-            Err(exceeded) => return exceeded.into_response(self.request_id),
+        let headroom = match self.key.admit(answer.model(), answer.cost()) {
+            Ok(headroom) => headroom,
+            Err(refusal) => return refusal.into_response(self.request_id),
         };
         let shape = Shape::of(scenario);
         let mut response = if stream {
@@ -282,7 +297,7 @@ impl Call<'_> {
         } else {
             stream::json(answer.to_json(), shape, self.stop(), self.request_id).await
         };
-        limits.write_headers(response.headers_mut(), Timestamp::now());
+        headroom.write_headers(response.headers_mut(), Timestamp::now());
         response
     }
 }
@@ -291,7 +306,7 @@ impl Call<'_> {
 async fn handle(Extract(state): Extract<Arc<State>>, request: Request) -> Response {
     let request_id = ids::request();
     let (parts, body) = request.into_parts();
-    let identity = auth::identify(&state.keys, &parts.headers);
+    let identity = auth::identify(&state.keys, &state.tokens, &parts.headers);
     let key_name = identity.key.as_ref().map(|key| key.name.as_str());
     let tally = identity
         .key
@@ -302,6 +317,8 @@ async fn handle(Extract(state): Extract<Arc<State>>, request: Request) -> Respon
         Err(_) => (Bytes::new(), true),
     };
     state.recorder.record(tally, key_name, &parts, &body);
+    let route = Route::parse(&parts.method, parts.uri.path());
+    let api = route != Route::OAuthToken;
     let mut response = if too_large {
         ApiError::new(
             ErrorKind::RequestTooLarge,
@@ -309,22 +326,27 @@ async fn handle(Extract(state): Extract<Arc<State>>, request: Request) -> Respon
         )
         .into_response(&request_id)
     } else {
-        route(&state, &identity, &parts, &body, &request_id).await
+        respond(route, &state, &identity, &parts, &body, &request_id).await
     };
-    decorate(response.headers_mut(), &request_id, identity.key.as_deref());
+    stamp(response.headers_mut(), &request_id);
+    if api {
+        decorate(response.headers_mut(), identity.key.as_deref());
+    }
     tally.count_status(response.status().as_u16());
     response
 }
 
-async fn route(
+async fn respond(
+    route: Route<'_>,
     state: &State,
     identity: &Identity,
     parts: &Parts,
     body: &Bytes,
     request_id: &str,
 ) -> Response {
-    let api = match Route::parse(&parts.method, parts.uri.path()) {
+    let api = match route {
         Route::Root => return plain(StatusCode::OK, "ok"),
+        Route::OAuthToken => return oauth::token(state, parts, body).await,
         Route::Unknown => return ApiError::not_found("Not Found").into_response(request_id),
         Route::Api(api) => api,
     };
@@ -358,23 +380,30 @@ async fn route(
     }
 }
 
-/// The headers every answer carries (§3).
-fn decorate(headers: &mut HeaderMap, request_id: &str, key: Option<&KeyState>) {
-    let now = SystemTime::now();
+/// The headers every answer carries (§3): `request-id` and `date`.
+fn stamp(headers: &mut HeaderMap, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("request-id", value);
     }
-    if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+    if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now())) {
         headers.insert(header::DATE, value);
     }
+}
+
+/// The headers every API answer carries (§3): the organization and, unless a refusal wrote
+/// them already, the rate-limit family of the key (per-minute for API keys, unified for
+/// OAuth keys).
+fn decorate(headers: &mut HeaderMap, key: Option<&KeyState>) {
     let organization = key.map_or(ANONYMOUS_ORGANIZATION, |key| &key.organization_id);
     if let Ok(value) = HeaderValue::from_str(organization) {
         headers.insert("anthropic-organization-id", value);
     }
-    if !limits::has_headers(headers) {
-        let snapshot = key.map_or_else(Snapshot::unlimited, |key| key.limits.snapshot());
-        let now = Timestamp::try_from(now).unwrap_or_else(|_| Timestamp::now());
-        snapshot.write_headers(headers, now);
+    if !limits::has_headers(headers) && !subscription::has_headers(headers) {
+        let headroom = key.map_or_else(
+            || Headroom::Classic(Snapshot::unlimited()),
+            KeyState::headroom,
+        );
+        headroom.write_headers(headers, Timestamp::now());
     }
 }
 
@@ -408,6 +437,7 @@ mod tests {
             Route::Api(Api::BatchCancel("msgbatch_1"))
         );
         assert_eq!(Route::parse(&Method::HEAD, "/"), Route::Root);
+        assert_eq!(Route::parse(&post, "/v1/oauth/token"), Route::OAuthToken);
         assert_eq!(Route::parse(&Method::GET, "/v1/messages"), Route::Unknown);
         assert_eq!(Route::parse(&post, "/v2/messages"), Route::Unknown);
     }

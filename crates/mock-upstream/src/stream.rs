@@ -64,6 +64,8 @@ pub(crate) fn ping() -> Bytes {
 
 /// A generated answer, ready to be played either way.
 pub(crate) trait Rendition {
+    /// The model answering: which subscription windows apply.
+    fn model(&self) -> &str;
     /// What it takes from the key's rate limits.
     fn cost(&self) -> Cost;
     /// The non-streaming body.

@@ -128,6 +128,10 @@ impl Answer {
 }
 
 impl Rendition for Answer {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
     fn cost(&self) -> Cost {
         Cost {
             input_tokens: self.usage.input_tokens,

@@ -22,6 +22,9 @@ pub(crate) async fn create(call: &Call<'_>) -> Response {
         Ok(prompt) => prompt,
         Err(error) => return call.error(error),
     };
+    if let Some(error) = call.key.refuse_model(&prompt.model) {
+        return call.error(error);
+    }
     let answer = Answer::generate(&prompt, call.pacing().words, ServiceTier::Standard);
     call.deliver(&answer, prompt.stream, scenario.as_ref())
         .await
@@ -32,8 +35,12 @@ pub(crate) async fn count_tokens(call: &Call<'_>) -> Response {
     if let Some(response) = scenario.as_ref().and_then(|s| call.scenario_response(s)) {
         return response;
     }
-    match Prompt::parse(call.body, Endpoint::CountTokens) {
-        Ok(prompt) => Json(json!({ "input_tokens": prompt.input_tokens })).into_response(),
-        Err(error) => call.error(error),
+    let prompt = match Prompt::parse(call.body, Endpoint::CountTokens) {
+        Ok(prompt) => prompt,
+        Err(error) => return call.error(error),
+    };
+    match call.key.refuse_model(&prompt.model) {
+        Some(error) => call.error(error),
+        None => Json(json!({ "input_tokens": prompt.input_tokens })).into_response(),
     }
 }

@@ -95,7 +95,7 @@ async fn calls_stats_and_reset_over_http() {
         .unwrap();
     assert_eq!(
         stats["keys"]["a"],
-        json!({"calls": 2, "by_status": {"200": 1, "529": 1}})
+        json!({"calls": 2, "by_status": {"200": 1, "529": 1}, "token_calls": 0})
     );
     assert_eq!(stats["keys"]["b"]["calls"], 0);
     assert_eq!(stats["unauthenticated"]["calls"], 1);
@@ -104,4 +104,51 @@ async fn calls_stats_and_reset_over_http() {
     assert!(response.status().is_success());
     assert_eq!(mock.call_count("a"), 0);
     assert!(mock.calls().is_empty());
+}
+
+#[tokio::test]
+async fn alternate_and_the_token_endpoint_are_controlled_over_http() {
+    let mock = start().await;
+    let alternate = json!({"key": "a", "scenario": {"type": "overloaded"}});
+    let response = client()
+        .post(control(&mock, "alternate"))
+        .json(&alternate)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(messages(&mock, &hello()).await.status(), 200);
+    assert_eq!(messages(&mock, &hello()).await.status(), 529);
+    client()
+        .post(control(&mock, "alternate"))
+        .json(&json!({"key": "a", "scenario": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages(&mock, &hello()).await.status(), 200);
+    assert_eq!(messages(&mock, &hello()).await.status(), 200);
+
+    let scenario = json!({"key": "a", "scenario": {"type": "permission_denied"}});
+    client()
+        .post(control(&mock, "scenario"))
+        .json(&scenario)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages(&mock, &hello()).await.status(), 403);
+
+    let response = client()
+        .post(control(&mock, "token_endpoint"))
+        .json(&json!({"down": true, "delay_ms": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let refresh = client()
+        .post(format!("{}/v1/oauth/token", mock.url()))
+        .json(&json!({"grant_type": "refresh_token", "refresh_token": "x", "client_id": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 503);
 }

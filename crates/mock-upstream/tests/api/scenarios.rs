@@ -283,3 +283,129 @@ async fn chaos_hits_at_the_ratio_and_zero_clears_it() {
     }
     assert!((40..=160).contains(&hits), "{hits} of 200");
 }
+
+#[tokio::test]
+async fn failover_status_scenarios_have_the_api_shapes() {
+    let mock = start().await;
+    let mut opus = hello();
+    opus["model"] = json!("claude-opus-5-5");
+
+    mock.push_scenario("a", Scenario::PermissionDenied, 1);
+    let response = messages(&mock, &opus).await;
+    assert_eq!(header(&response, "x-should-retry"), "false");
+    let message = expect_error(response, 403, "permission_error").await;
+    assert_eq!(
+        message,
+        "Your credential does not have access to model claude-opus-5-5"
+    );
+
+    mock.push_scenario("a", Scenario::BillingError, 1);
+    let response = messages(&mock, &hello()).await;
+    assert_eq!(header(&response, "x-should-retry"), "false");
+    expect_error(response, 402, "billing_error").await;
+
+    mock.push_scenario("a", Scenario::CreditBalanceInInput, 1);
+    let message = expect_error(
+        messages(&mock, &hello()).await,
+        400,
+        "invalid_request_error",
+    )
+    .await;
+    assert!(message.contains("credit balance is too low"), "{message}");
+    assert!(
+        message.starts_with("messages.0.content"),
+        "a validation error: {message}"
+    );
+    assert!(
+        !message.contains("Plans & Billing"),
+        "not the billing message: {message}"
+    );
+
+    assert_eq!(
+        messages(&mock, &opus).await.status(),
+        200,
+        "scenarios were one-shot"
+    );
+}
+
+#[tokio::test]
+async fn a_key_refuses_denied_models_and_serves_the_others() {
+    let mock = start_with(keyloop_mock::MockConfig::with_keys([
+        keyloop_mock::MockKey::new("a", KEY_A).deny_models(["claude-opus-5-5"]),
+    ]))
+    .await;
+    let mut opus = hello();
+    opus["model"] = json!("claude-opus-5-5");
+    let message = expect_error(messages(&mock, &opus).await, 403, "permission_error").await;
+    assert_eq!(
+        message,
+        "Your credential does not have access to model claude-opus-5-5"
+    );
+    let counted = post(&mock, KEY_A, "/v1/messages/count_tokens")
+        .json(&opus)
+        .send()
+        .await
+        .unwrap();
+    expect_error(counted, 403, "permission_error").await;
+    let complete = post(&mock, KEY_A, "/v1/complete")
+        .json(&json!({
+            "model": "claude-opus-5-5",
+            "prompt": "\n\nHuman: hi\n\nAssistant:",
+            "max_tokens_to_sample": 10,
+        }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(complete, 403, "permission_error").await;
+    let mut sonnet = hello();
+    sonnet["model"] = json!("claude-sonnet-5-5");
+    assert_eq!(messages(&mock, &sonnet).await.status(), 200);
+    // A refused model takes nothing from the limits.
+    let response = messages(&mock, &opus).await;
+    assert_eq!(
+        header(&response, "anthropic-ratelimit-requests-remaining"),
+        "4000"
+    );
+}
+
+#[tokio::test]
+async fn alternate_hits_every_second_request_deterministically() {
+    let mock = start().await;
+    mock.set_alternate(
+        "a",
+        Scenario::RateLimited {
+            retry_after_secs: 2,
+        },
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(messages(&mock, &hello()).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 429, 200, 429, 200, 429]);
+    // The queue comes first and does not advance the alternation.
+    mock.push_scenario("a", Scenario::Overloaded, 1);
+    assert_eq!(messages(&mock, &hello()).await.status(), 529);
+    assert_eq!(messages(&mock, &hello()).await.status(), 200);
+    let refused = messages(&mock, &hello()).await;
+    assert_eq!(header(&refused, "retry-after"), "2");
+    assert_eq!(refused.status(), 429);
+    // Other keys are not affected; clearing ends it.
+    let b = post(&mock, KEY_B, "/v1/messages").json(&hello());
+    assert_eq!(b.send().await.unwrap().status(), 200);
+    mock.clear_scenarios("a");
+    for _ in 0..3 {
+        assert_eq!(messages(&mock, &hello()).await.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn a_cut_before_content_ends_after_message_start() {
+    let mock = start().await;
+    mock.push_scenario("a", Scenario::CutMidStream { after_events: 1 }, 1);
+    let response = messages(&mock, &hello_stream()).await;
+    assert_eq!(response.status(), 200);
+    let (chunks, clean) = read_chunks(response).await;
+    assert!(!clean);
+    let events = parse_sse(&text_of(&chunks));
+    assert_eq!(names(&events), ["message_start"]);
+}

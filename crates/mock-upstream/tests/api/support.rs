@@ -152,3 +152,31 @@ pub async fn read_chunks(mut response: Response) -> (Vec<bytes::Bytes>, bool) {
 pub fn text_of(chunks: &[bytes::Bytes]) -> String {
     String::from_utf8(chunks.concat()).expect("UTF-8 body")
 }
+
+/// A POST to `path` with `token` as an OAuth bearer token and the OAuth beta flag.
+pub fn post_oauth(mock: &MockUpstream, token: &str, path: &str) -> RequestBuilder {
+    client()
+        .post(format!("{}{path}", mock.url()))
+        .bearer_auth(token)
+        .header("anthropic-beta", "oauth-2025-04-20")
+        .header("anthropic-version", VERSION)
+}
+
+/// `POST /v1/messages` for `model` with `token` as an OAuth bearer token.
+pub async fn oauth_messages(mock: &MockUpstream, token: &str, model: &str) -> Response {
+    let mut body = hello();
+    body["model"] = json!(model);
+    post_oauth(mock, token, "/v1/messages")
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// The value of `name`, if the answer carries it.
+pub fn maybe_header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().expect("ASCII header"))
+}
