@@ -20,6 +20,7 @@ use keyloop::store::{Ledger, LogFilter, Purged, Retention, RollupQuery, RollupRo
 use keyloop::telemetry::live::LiveWindow;
 use keyloop::telemetry::metrics::Metrics;
 use keyloop::types::{EpochMs, KeyId, KeyKind, Outcome, OutcomeClass, Secret};
+use keyloop_wire::anthropic::Speed;
 use keyloop_wire::usage::Usage;
 
 fn main() {
@@ -303,6 +304,7 @@ fn record(failed_over: bool) -> UsageRecord {
         streamed: true,
         stop_reason: Some("end_turn".to_owned()),
         batch: false,
+        speed: Speed::Standard,
     }
 }
 

@@ -12,6 +12,7 @@ use divan::{Bencher, black_box};
 use keyloop::accounting::record::{FailedAttempt, Provider, RequestOutcome, Route, UsageRecord};
 use keyloop::store::bench;
 use keyloop::types::{EpochMs, OutcomeClass};
+use keyloop_wire::anthropic::Speed;
 use keyloop_wire::usage::Usage;
 
 fn main() {
@@ -161,6 +162,7 @@ fn batch() -> Vec<UsageRecord> {
                 streamed,
                 stop_reason: served_ok.then(|| "end_turn".to_owned()),
                 batch: false,
+                speed: Speed::Standard,
             }
         })
         .collect()

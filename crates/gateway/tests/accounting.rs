@@ -64,15 +64,15 @@ async fn usage_and_cost_from_the_fixtures() {
             0,
             41_000,
         ),
-        // Sonnet 4.5: 412 × 3000 + 79 × 15000
+        // Sonnet 5.5: 412 × 2000 + 79 × 10000
         (
             "anthropic-stream-tool-use.sse",
             true,
-            "claude-sonnet-4-5-20250929",
+            "claude-sonnet-5-5",
             412,
             79,
             0,
-            2_421_000,
+            1_614_000,
         ),
         // Opus 4.8: 96 × 5000 + 214 × 25000 (thinking is output)
         (
