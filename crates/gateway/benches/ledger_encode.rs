@@ -26,12 +26,12 @@ const BATCH: usize = 500;
 const START: EpochMs = 1_795_356_432_300;
 const KEYS: u64 = 10;
 const CLIENTS: u64 = 200;
-/// (requested, served): every answer names the dated model id.
+/// (requested, served): the answer names the dated model id where the model has one.
 const MODELS: [(&str, &str); 4] = [
-    ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+    ("claude-sonnet-5-5", "claude-sonnet-5-5"),
     ("claude-haiku-4-5", "claude-haiku-4-5-20251001"),
-    ("claude-opus-4-1", "claude-opus-4-1-20250805"),
-    ("claude-opus-4-5", "claude-opus-4-5-20251101"),
+    ("claude-opus-5-5", "claude-opus-5-5"),
+    ("claude-haiku-5-5", "claude-haiku-5-5"),
 ];
 
 /// Deterministic draws (splitmix64), so every run times the same batch.

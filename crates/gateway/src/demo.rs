@@ -175,7 +175,7 @@ async fn traffic(base: String, key: String, rate: f64, stop: tokio_util::sync::C
         n += 1;
         let stream = n.is_multiple_of(2);
         let body = serde_json::json!({
-            "model": "claude-sonnet-4-5",
+            "model": "claude-sonnet-5-5",
             "max_tokens": 256,
             "stream": stream,
             "metadata": {"user_id": format!("demo-user-{}", n % 5)},

@@ -335,8 +335,8 @@ async fn records_round_trip_every_field() {
     full.key_id = Some("key_1".into());
     full.key_name = Some("org-a/1".into());
     full.route = Route::Batches;
-    full.requested_model = Some("claude-sonnet-4".into());
-    full.served_model = Some("claude-sonnet-4-20250514".into());
+    full.requested_model = Some("claude-haiku-4-5".into());
+    full.served_model = Some("claude-haiku-4-5-20251001".into());
     full.status = 529;
     full.outcome = RequestOutcome::StreamCut;
     full.last_class = Some(OutcomeClass::Overloaded);
