@@ -15,8 +15,8 @@ describe('matchesFilter', () => {
     expect(matchesFilter(r, { client: 'c2' })).toBe(false);
     expect(matchesFilter(r, { credential: 'k1' })).toBe(true);
     expect(matchesFilter(r, { outcome: 'success' })).toBe(false);
-    expect(matchesFilter(r, { model: 'claude-sonnet-4-5' })).toBe(true);
-    expect(matchesFilter(r, { model: 'claude-sonnet-4-5-20250929' })).toBe(true);
+    expect(matchesFilter(r, { model: 'claude-haiku-4-5' })).toBe(true);
+    expect(matchesFilter(r, { model: 'claude-haiku-4-5-20251001' })).toBe(true);
     expect(matchesFilter(r, { model: 'claude-haiku' })).toBe(false);
   });
 });

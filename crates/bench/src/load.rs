@@ -16,7 +16,7 @@ use crate::procs::pinned;
 pub fn request_body() -> String {
     let filler = "Summarise the build log and name the failing step. ".repeat(18);
     format!(
-        r#"{{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{{"role":"user","content":"{filler}"}}]}}"#
+        r#"{{"model":"claude-sonnet-5-5","max_tokens":256,"messages":[{{"role":"user","content":"{filler}"}}]}}"#
     )
 }
 

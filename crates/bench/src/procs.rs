@@ -260,7 +260,7 @@ pub async fn start_gateway(
             .post(&url)
             .header("anthropic-version", "2023-06-01")
             .header("content-type", "application/json")
-            .body(r#"{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#)
+            .body(r#"{"model":"claude-sonnet-5-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#)
             .send()
             .await;
         if answered.is_ok_and(|r| r.status().is_success()) {

@@ -28,7 +28,7 @@ pub struct Probe<'a> {
     pub interval: Duration,
 }
 
-const BODY: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"Write a short story."}]}"#;
+const BODY: &str = r#"{"model":"claude-sonnet-5-5","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"Write a short story."}]}"#;
 
 impl Probe<'_> {
     /// Runs every stream at once (they start together, behind a barrier) and collects the

@@ -20,6 +20,7 @@ use keyloop::store::{Ledger, LogFilter, Purged, Retention, RollupQuery, RollupRo
 use keyloop::telemetry::live::LiveWindow;
 use keyloop::telemetry::metrics::Metrics;
 use keyloop::types::{EpochMs, KeyId, KeyKind, Outcome, OutcomeClass, Secret};
+use keyloop_wire::anthropic::Speed;
 use keyloop_wire::usage::Usage;
 
 fn main() {
@@ -293,8 +294,8 @@ fn record(failed_over: bool) -> UsageRecord {
         key_name: Some("org-0/key-03".to_owned()),
         provider: Provider::Anthropic,
         route: Route::Messages,
-        requested_model: Some("claude-sonnet-4-5".to_owned()),
-        served_model: Some("claude-sonnet-4-5-20250929".to_owned()),
+        requested_model: Some("claude-haiku-4-5".to_owned()),
+        served_model: Some("claude-haiku-4-5-20251001".to_owned()),
         status: 200,
         outcome: RequestOutcome::Success,
         last_class: Some(OutcomeClass::Success),
@@ -306,6 +307,7 @@ fn record(failed_over: bool) -> UsageRecord {
         streamed: true,
         stop_reason: Some("end_turn".to_owned()),
         batch: false,
+        speed: Speed::Standard,
     }
 }
 

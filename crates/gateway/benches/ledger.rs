@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use keyloop::accounting::record::{FailedAttempt, RequestOutcome, Route, UsageRecord};
 use keyloop::store::{Bucket, GroupBy, LogFilter, RollupQuery, UsageRow, open_sqlite};
 use keyloop::types::{EpochMs, OutcomeClass};
+use keyloop_wire::anthropic::Speed;
 use keyloop_wire::usage::Usage;
 
 const DEFAULT_RECORDS: u64 = 5_000_000;
@@ -449,6 +450,7 @@ impl Generator {
             streamed,
             stop_reason: Some("end_turn".to_owned()),
             batch: false,
+            speed: Speed::Standard,
         }
     }
 }

@@ -12,6 +12,7 @@ use divan::{Bencher, black_box};
 use keyloop::accounting::record::{FailedAttempt, Provider, RequestOutcome, Route, UsageRecord};
 use keyloop::store::bench;
 use keyloop::types::{EpochMs, OutcomeClass};
+use keyloop_wire::anthropic::Speed;
 use keyloop_wire::usage::Usage;
 
 fn main() {
@@ -25,12 +26,12 @@ const BATCH: usize = 500;
 const START: EpochMs = 1_795_356_432_300;
 const KEYS: u64 = 10;
 const CLIENTS: u64 = 200;
-/// (requested, served): every answer names the dated model id.
+/// (requested, served): the answer names the dated model id where the model has one.
 const MODELS: [(&str, &str); 4] = [
-    ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+    ("claude-sonnet-5-5", "claude-sonnet-5-5"),
     ("claude-haiku-4-5", "claude-haiku-4-5-20251001"),
-    ("claude-opus-4-1", "claude-opus-4-1-20250805"),
-    ("claude-opus-4-5", "claude-opus-4-5-20251101"),
+    ("claude-opus-5-5", "claude-opus-5-5"),
+    ("claude-haiku-5-5", "claude-haiku-5-5"),
 ];
 
 /// Deterministic draws (splitmix64), so every run times the same batch.
@@ -161,6 +162,7 @@ fn batch() -> Vec<UsageRecord> {
                 streamed,
                 stop_reason: served_ok.then(|| "end_turn".to_owned()),
                 batch: false,
+                speed: Speed::Standard,
             }
         })
         .collect()

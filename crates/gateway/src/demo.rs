@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use keyloop_mock::{Limits, MockConfig, MockKey, MockUpstream, Scenario};
+use keyloop_mock::{Limits, MockConfig, MockKey, MockUpstream, Scenario, Subscription};
 
 use crate::config::{self, Config};
 use crate::types::now_ms;
@@ -31,13 +31,11 @@ pub struct DemoArgs {
 }
 
 pub fn mock_keys() -> Vec<MockKey> {
-    let key = |name: &str, secret: &str, rpm: Option<u32>| MockKey {
-        name: name.into(),
-        secret: secret.into(),
-        limits: Limits {
+    let key = |name: &str, secret: &str, rpm: Option<u32>| {
+        MockKey::new(name, secret).with_limits(Limits {
             rpm,
             ..Limits::default()
-        },
+        })
     };
     vec![
         key("steady", "sk-ant-api03-demo-steady-000000000000A1b2", None),
@@ -47,7 +45,15 @@ pub fn mock_keys() -> Vec<MockKey> {
             "sk-ant-api03-demo-limited-00000000000E5f6",
             Some(20),
         ),
-        key("oauth", "sk-ant-oat01-demo-oauth-0000000000000G7h8", None),
+        // A subscription whose five-hour window fills in a few minutes of demo traffic.
+        key("oauth", "sk-ant-oat01-demo-oauth-0000000000000G7h8", None).with_subscription(
+            Subscription {
+                five_hour: 400,
+                seven_day: 4_000,
+                seven_day_opus: Some(150),
+                ..Subscription::default()
+            },
+        ),
     ]
 }
 
@@ -62,14 +68,10 @@ pub fn parse_mock_key(spec: &str) -> anyhow::Result<MockKey> {
         }
         _ => (rest, None),
     };
-    Ok(MockKey {
-        name: name.into(),
-        secret: secret.into(),
-        limits: Limits {
-            rpm,
-            ..Limits::default()
-        },
-    })
+    Ok(MockKey::new(name, secret).with_limits(Limits {
+        rpm,
+        ..Limits::default()
+    }))
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -175,7 +177,7 @@ async fn traffic(base: String, key: String, rate: f64, stop: tokio_util::sync::C
         n += 1;
         let stream = n.is_multiple_of(2);
         let body = serde_json::json!({
-            "model": "claude-sonnet-4-5",
+            "model": "claude-sonnet-5-5",
             "max_tokens": 256,
             "stream": stream,
             "metadata": {"user_id": format!("demo-user-{}", n % 5)},

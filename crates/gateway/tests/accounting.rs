@@ -64,15 +64,15 @@ async fn usage_and_cost_from_the_fixtures() {
             0,
             41_000,
         ),
-        // Sonnet 4.5: 412 × 3000 + 79 × 15000
+        // Sonnet 5.5: 412 × 2000 + 79 × 10000
         (
             "anthropic-stream-tool-use.sse",
             true,
-            "claude-sonnet-4-5-20250929",
+            "claude-sonnet-5-5",
             412,
             79,
             0,
-            2_421_000,
+            1_614_000,
         ),
         // Opus 4.8: 96 × 5000 + 214 × 25000 (thinking is output)
         (
@@ -115,7 +115,7 @@ async fn usage_and_cost_from_the_fixtures() {
         assert_eq!(row.served_model.as_deref(), Some(model), "{name}");
         assert_eq!(
             row.requested_model.as_deref(),
-            Some("claude-sonnet-4-5"),
+            Some("claude-sonnet-5-5"),
             "{name}"
         );
         assert_eq!(row.usage.input_tokens, input, "{name}");
@@ -156,16 +156,57 @@ async fn one_hour_cache_writes_are_priced_at_the_one_hour_rate() {
 }
 
 #[tokio::test]
+async fn fast_mode_and_us_only_inference_are_priced_from_request_and_answer() {
+    let h = Harness::start(Options {
+        keys: vec![key("alpha")],
+        ..Options::default()
+    })
+    .await;
+    let body = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-opus-5-5",
+        "content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","stop_sequence":null,
+        "usage":{"input_tokens":1000,"cache_creation_input_tokens":0,"cache_read_input_tokens":5000,
+        "output_tokens":200,"service_tier":"standard","inference_geo":"us"}}"#;
+    h.mock
+        .push_scenario("alpha", replay(Bytes::from(body), false), 1);
+    let r = h
+        .post("/v1/messages")
+        .json(
+            &serde_json::json!({"model": "claude-opus-5-5", "max_tokens": 256,
+            "speed": "fast", "inference_geo": "us",
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let row = records(&h).await.remove(0);
+    assert_eq!(row.speed, keyloop_wire::anthropic::Speed::Fast);
+    assert_eq!(
+        row.usage.inference_geo,
+        keyloop_wire::usage::InferenceGeo::Us
+    );
+    // Opus 5.5 at $4 in, $0.20 cache read, $20 out per M:
+    //   1000 × 4000 + 5000 × 200 + 200 × 20000 = 4,000,000 + 1,000,000 + 4,000,000 = 9,000,000
+    // fast mode × 2 (the default) and US-only × 1.1: 9,000,000 × 2.2 = 19,800,000.
+    assert_eq!(
+        row.cost_nanos,
+        Some((1000 * 4000 + 5000 * 200 + 200 * 20000) * 22 / 10)
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_model_without_a_price_is_recorded_as_unknown_not_zero() {
     let h = Harness::start(Options {
         keys: vec![key("alpha")],
         ..Options::default()
     })
     .await;
+    // Served by the upstream, but without a published price.
     let r = h
         .post("/v1/messages")
         .json(
-            &serde_json::json!({"model": "claude-unreleased-9", "max_tokens": 16,
+            &serde_json::json!({"model": "claude-mythos-preview", "max_tokens": 16,
             "messages": [{"role": "user", "content": "hi"}]}),
         )
         .send()
@@ -262,7 +303,7 @@ async fn with_a_first_event_hold_an_error_before_content_is_recorded_with_its_st
 fn overloaded_before_content() -> Scenario {
     let body = concat!(
         "event: message_start\n",
-        r#"data: {"type":"message_start","message":{"id":"msg_lost","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":900,"output_tokens":1}}}"#,
+        r#"data: {"type":"message_start","message":{"id":"msg_lost","type":"message","role":"assistant","content":[],"model":"claude-sonnet-5-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":900,"output_tokens":1}}}"#,
         "\n\n",
         "event: ping\n",
         r#"data: {"type": "ping"}"#,

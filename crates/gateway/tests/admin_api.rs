@@ -43,7 +43,7 @@ async fn message_as(h: &Harness, client_key: &str) -> reqwest::Response {
         .post(format!("{}/v1/messages", h.base))
         .header("x-api-key", client_key)
         .header("anthropic-version", "2023-06-01")
-        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 8,
+        .json(&json!({"model": "claude-sonnet-5-5", "max_tokens": 8,
                       "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
@@ -588,7 +588,7 @@ async fn usage_series_summary_and_the_request_log_agree_with_the_traffic() {
     }
 
     let summary = h.admin_get("/usage/summary?group_by=model").await;
-    assert_eq!(summary["groups"][0]["group"], "claude-sonnet-4-5");
+    assert_eq!(summary["groups"][0]["group"], "claude-sonnet-5-5");
     assert_eq!(summary["groups"][0]["requests"], n);
     assert_eq!(summary["groups"][0]["attempt_failures"]["server_error"], 1);
 

@@ -35,7 +35,7 @@ async fn malformed_json() {
     let r = h
         .post("/v1/messages")
         .header("content-type", "application/json")
-        .body(r#"{"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [}"#)
+        .body(r#"{"model": "claude-sonnet-5-5", "max_tokens": 10, "messages": [}"#)
         .send()
         .await
         .unwrap();
@@ -86,7 +86,7 @@ async fn a_body_over_the_limit() {
     })
     .await;
     let big = format!(
-        r#"{{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{{"role":"user","content":"{}"}}]}}"#,
+        r#"{{"model":"claude-sonnet-5-5","max_tokens":5,"messages":[{{"role":"user","content":"{}"}}]}}"#,
         "x".repeat(4096)
     );
     let r = h
@@ -131,7 +131,7 @@ async fn unknown_route() {
 #[tokio::test]
 async fn missing_and_wrong_client_keys() {
     let h = Harness::start(Options::default()).await;
-    let body = serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 5,
+    let body = serde_json::json!({"model": "claude-sonnet-5-5", "max_tokens": 5,
         "messages": [{"role": "user", "content": "hi"}]});
     let url = format!("{}/v1/messages", h.base);
 

@@ -12,9 +12,9 @@ async fn create(h: &Harness, key: &str) -> serde_json::Value {
         .header("x-api-key", key)
         .header("anthropic-version", "2023-06-01")
         .json(&serde_json::json!({"requests": [
-            {"custom_id": "a", "params": {"model": "claude-sonnet-4-5", "max_tokens": 16,
+            {"custom_id": "a", "params": {"model": "claude-sonnet-5-5", "max_tokens": 16,
                 "messages": [{"role": "user", "content": "hi"}]}},
-            {"custom_id": "b", "params": {"model": "claude-sonnet-4-5", "max_tokens": 16,
+            {"custom_id": "b", "params": {"model": "claude-sonnet-5-5", "max_tokens": 16,
                 "messages": [{"role": "user", "content": "there"}]}}
         ]}))
         .send()

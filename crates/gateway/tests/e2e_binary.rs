@@ -139,7 +139,7 @@ async fn configure_serve_and_stop_the_binary() {
         .header("x-api-key", &client_key)
         .header("anthropic-version", "2023-06-01")
         .json(
-            &serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 16,
+            &serde_json::json!({"model": "claude-sonnet-5-5", "max_tokens": 16,
             "messages": [{"role": "user", "content": "hi"}]}),
         )
         .send()

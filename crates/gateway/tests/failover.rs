@@ -108,7 +108,7 @@ async fn a_client_error_passes_through_after_exactly_one_call() {
     let h = Harness::start(Options::default()).await;
     let r = h
         .post("/v1/messages")
-        .json(&serde_json::json!({"model": "claude-sonnet-4-5", "messages": []}))
+        .json(&serde_json::json!({"model": "claude-sonnet-5-5", "messages": []}))
         .send()
         .await
         .unwrap();

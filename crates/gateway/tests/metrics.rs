@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use keyloop::accounting::{RequestOutcome, Route, UsageRecord};
 use keyloop::admin;
 use keyloop::telemetry::metrics::Metrics;
+use keyloop_wire::anthropic::Speed;
 use keyloop_wire::usage::Usage;
 use prometheus_parse::{Scrape, Value};
 use support::{Harness, Options, key};
@@ -46,6 +47,7 @@ fn record() -> UsageRecord {
         streamed: true,
         stop_reason: Some("end_turn".to_owned()),
         batch: false,
+        speed: Speed::Standard,
     }
 }
 

@@ -55,7 +55,7 @@ async fn unknown_fields_query_and_beta_headers_reach_upstream_untouched() {
     })
     .await;
     // Claude Code's shape: query string, a system message mid-conversation, future fields.
-    let body = br#"{"model":"claude-sonnet-4-5","max_tokens":64000,"stream":false,
+    let body = br#"{"model":"claude-sonnet-5-5","max_tokens":64000,"stream":false,
         "thinking":{"type":"adaptive"},"output_config":{"effort":"high"},
         "context_management":{"edits":[]},"future_field":{"nested":[1,2,3]},
         "metadata":{"user_id":"{\"device_id\":\"d1\",\"session_id\":\"s1\"}"},
@@ -188,7 +188,7 @@ async fn auxiliary_routes_pass_through() {
 
     let count = h
         .post("/v1/messages/count_tokens")
-        .json(&serde_json::json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}))
+        .json(&serde_json::json!({"model": "claude-sonnet-5-5", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
         .unwrap();
@@ -214,7 +214,7 @@ async fn auxiliary_routes_pass_through() {
     let legacy = h
         .post("/v1/complete")
         .json(
-            &serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens_to_sample": 16,
+            &serde_json::json!({"model": "claude-sonnet-5-5", "max_tokens_to_sample": 16,
             "prompt": "\n\nHuman: hi\n\nAssistant:", "stream": true}),
         )
         .send()

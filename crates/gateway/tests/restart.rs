@@ -53,7 +53,7 @@ async fn batch_affinity_survives_a_restart() {
     let created = h
         .post("/v1/messages/batches")
         .json(&serde_json::json!({"requests": [
-            {"custom_id": "one", "params": {"model": "claude-sonnet-4-5", "max_tokens": 16,
+            {"custom_id": "one", "params": {"model": "claude-sonnet-5-5", "max_tokens": 16,
                 "messages": [{"role": "user", "content": "hi"}]}}
         ]}))
         .send()

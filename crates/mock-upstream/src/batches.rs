@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
+use jiff::civil::Date;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use crate::error::ApiError;
 use crate::ids;
 use crate::messages::{Answer, Endpoint, Prompt, ServiceTier};
+use crate::models;
 use crate::page::{PageQuery, page};
 use crate::server::Call;
 
@@ -236,6 +238,7 @@ fn build(call: &Call<'_>) -> Result<Batch, ApiError> {
         )));
     }
     let words = call.state.settings.stream_events;
+    let today = models::today();
     let mut seen = HashSet::new();
     let mut results = Vec::with_capacity(requests.len());
     for (i, request) in requests.into_iter().enumerate() {
@@ -260,7 +263,7 @@ fn build(call: &Call<'_>) -> Result<Batch, ApiError> {
         let params = request
             .params
             .ok_or_else(|| ApiError::invalid(format!("requests.{i}.params: Field required")))?;
-        results.push((custom_id, answer(params, words)));
+        results.push((custom_id, answer(params, words, today)));
     }
     let processing = call.state.settings.batch_processing;
     Ok(Batch {
@@ -274,8 +277,10 @@ fn build(call: &Call<'_>) -> Result<Batch, ApiError> {
     })
 }
 
-fn answer(params: &RawValue, words: usize) -> Outcome {
-    let prompt = match Prompt::parse(params.get().as_bytes(), Endpoint::Messages) {
+/// A request's result, validated as the API does asynchronously: a retired or unknown model is
+/// an `errored` result carrying the same 404 `not_found_error` a direct call gets.
+fn answer(params: &RawValue, words: usize, today: Date) -> Outcome {
+    let prompt = match Prompt::parse(params.get().as_bytes(), Endpoint::Messages, today) {
         Ok(prompt) if prompt.stream => {
             return Outcome::Errored(ApiError::invalid(
                 "stream: Streaming is not supported in Message Batches",

@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use crate::ids;
 use crate::limits::Cost;
 use crate::messages::fnv1a;
+use crate::models;
 use crate::scenario::Consumer;
 use crate::server::Call;
 use crate::stream::{self, Events, Rendition};
@@ -131,9 +132,7 @@ fn parse(body: &[u8], words: usize) -> Result<(Completion, bool), ApiError> {
         })?,
     };
     let stream = matches!(raw.stream, Some(Value::Bool(true)));
-    if !model.starts_with("claude-") {
-        return Err(ApiError::not_found(format!("model: {model}")));
-    }
+    models::check_served(&model, models::today())?;
     if !prompt.contains(HUMAN_TURN) {
         return Err(ApiError::invalid(
             "prompt must start with \"\\n\\nHuman:\" turn after an optional system prompt",

@@ -4,7 +4,9 @@
 //! It speaks the wire protocol of `shared/protocol/anthropic-messages.md` over real HTTP
 //! (HTTP/1.1 and h2c): Messages (JSON and SSE), count_tokens, Models, Message Batches
 //! (scoped per key), legacy Complete; API-key and OAuth authentication; the full
-//! `anthropic-ratelimit-*` header set from per-key token buckets. Answers are deterministic
+//! `anthropic-ratelimit-*` header set from per-key token buckets. It serves the models the
+//! provider serves on the day (current ones and the older ones not yet retired, by date), and
+//! answers any other model 404 `not_found_error` as the API does. Answers are deterministic
 //! functions of the request, so tests can assert on usage and content.
 //!
 //! Subscription accounts (`anthropic-2026-12.md`): an OAuth key (secret `sk-ant-oat…`)

@@ -396,12 +396,12 @@ fn bodies() -> [Body; 2] {
     ]
 }
 
-/// `peek_request`: UTF-8 check, full JSON validation, and `model` / `stream` /
+/// `peek_request`: UTF-8 check, full JSON validation, and `model` / `stream` / `speed` /
 /// `metadata.user_id` read out, once per request at intake.
 #[divan::bench(args = bodies())]
 fn peek(bencher: Bencher, body: &Body) {
     let peeked = peek_request(&body.bytes).expect("a valid request");
-    assert_eq!(peeked.model.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(peeked.model.as_deref(), Some("claude-sonnet-5-5"));
     assert!(peeked.stream);
     bencher
         .counter(BytesCount::new(body.bytes.len()))

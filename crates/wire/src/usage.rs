@@ -19,6 +19,46 @@ pub struct Usage {
     pub cache_write_5m_tokens: u64,
     /// The part of `cache_write_tokens` written with the 1-hour TTL (priced higher).
     pub cache_write_1h_tokens: u64,
+    /// Where the upstream says it ran the request: US-only inference costs more.
+    pub inference_geo: InferenceGeo,
+}
+
+/// The region the request ran in, as the answer's `usage.inference_geo` reports it. Only
+/// `"us"` changes the price (US-only inference, ×1.1), but `"global"` is told apart from "not
+/// said" so the ledger shows what the upstream reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InferenceGeo {
+    /// The answer had no `inference_geo` (older models, a cut stream, other dialects).
+    #[default]
+    Unreported,
+    /// `"global"`: wherever the provider chose, at list price.
+    Global,
+    /// `"us"`: US-only inference.
+    Us,
+    /// A region this crate does not know yet; priced as `Global` until someone says otherwise.
+    Other,
+}
+
+impl InferenceGeo {
+    /// The value as `usage.inference_geo` spells it (`other` for one not known here), `None`
+    /// when unreported. [`InferenceGeo::from_wire`] reads it back.
+    pub fn wire_value(self) -> Option<&'static str> {
+        match self {
+            Self::Unreported => None,
+            Self::Global => Some("global"),
+            Self::Us => Some("us"),
+            Self::Other => Some("other"),
+        }
+    }
+
+    /// A reported `usage.inference_geo`.
+    pub fn from_wire(value: &str) -> Self {
+        match value {
+            "global" => Self::Global,
+            "us" => Self::Us,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl Usage {

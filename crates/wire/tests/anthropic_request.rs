@@ -4,7 +4,7 @@ mod support;
 
 use std::borrow::Cow;
 
-use keyloop_wire::anthropic::{PeekError, RequestPeek, peek_request};
+use keyloop_wire::anthropic::{PeekError, RequestPeek, Speed, peek_request};
 use support::http_body;
 
 fn peek(body: &str) -> Result<RequestPeek<'_>, PeekError> {
@@ -22,7 +22,7 @@ fn syntax_at(body: &str) -> (usize, usize) {
 fn reads_the_fixture_request_without_copying() {
     let body = http_body("anthropic-request-tools.http");
     let peeked = peek_request(&body).unwrap();
-    assert_eq!(peeked.model.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(peeked.model.as_deref(), Some("claude-sonnet-5-5"));
     assert!(peeked.stream);
     assert_eq!(
         peeked.user_id.as_deref(),
@@ -38,6 +38,7 @@ fn missing_and_null_fields_take_their_defaults() {
         model: Some(Cow::Borrowed("m")),
         stream: false,
         user_id: None,
+        speed: Speed::Standard,
     };
     for body in [
         r#"{"model":"m","messages":[]}"#,
@@ -45,11 +46,25 @@ fn missing_and_null_fields_take_their_defaults() {
         r#"{"model":"m","stream":false,"metadata":null}"#,
         r#"{"model":"m","metadata":{"user_id":null}}"#,
         r#"{"model":"m","metadata":{}}"#,
+        r#"{"model":"m","speed":null}"#,
+        r#"{"model":"m","speed":"standard"}"#,
     ] {
         assert_eq!(peek(body), Ok(expected.clone()), "{body}");
     }
     assert_eq!(peek("{}"), Ok(RequestPeek::default()));
     assert_eq!(peek(r#"{"model":null}"#).unwrap().model, None);
+}
+
+#[test]
+fn fast_mode_is_read_from_speed() {
+    let fast = peek(r#"{"model":"claude-opus-5-5","speed":"fast","max_tokens":1}"#).unwrap();
+    assert_eq!(fast.speed, Speed::Fast);
+    assert_eq!(peek(r#"{"speed":"f\u0061st"}"#).unwrap().speed, Speed::Fast);
+    // A value the API does not know is refused upstream (400), so it is never billed as fast.
+    assert_eq!(peek(r#"{"speed":"turbo"}"#).unwrap().speed, Speed::Standard);
+    // Only the top-level field counts.
+    let nested = r#"{"metadata":{"speed":"fast"},"messages":[{"speed":"fast"}]}"#;
+    assert_eq!(peek(nested).unwrap().speed, Speed::Standard);
 }
 
 #[test]
@@ -177,6 +192,8 @@ fn wrong_field_types_name_the_field() {
             "metadata.user_id",
             "a string or null",
         ),
+        (r#"{"speed":true}"#, "speed", "a string"),
+        (r#"{"speed":{"mode":"fast"}}"#, "speed", "a string"),
     ];
     for (body, field, expected) in cases {
         assert_eq!(
@@ -204,6 +221,7 @@ fn duplicated_routing_fields_are_rejected() {
             r#"{"metadata":{"user_id":"a","user_id":"b"}}"#,
             "metadata.user_id",
         ),
+        (r#"{"speed":"standard","speed":"fast"}"#, "speed"),
     ];
     for (body, field) in cases {
         assert_eq!(

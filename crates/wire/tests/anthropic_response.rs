@@ -3,7 +3,7 @@
 mod support;
 
 use keyloop_wire::anthropic::{MessageSummary, summarize_message};
-use keyloop_wire::usage::Usage;
+use keyloop_wire::usage::{InferenceGeo, Usage};
 use support::http_body;
 
 #[test]
@@ -64,6 +64,33 @@ fn the_total_wins_over_an_inconsistent_split() {
             usage.cache_write_1h_tokens
         ),
         (100, 0, 100)
+    );
+}
+
+#[test]
+fn inference_geo_is_read_from_usage() {
+    let geo = |value: &str| {
+        let body = format!(r#"{{"usage":{{"input_tokens":1,"inference_geo":{value}}}}}"#);
+        summarize_message(body.as_bytes())
+            .unwrap()
+            .usage
+            .inference_geo
+    };
+    assert_eq!(geo(r#""us""#), InferenceGeo::Us);
+    assert_eq!(geo(r#""global""#), InferenceGeo::Global);
+    assert_eq!(geo(r#""eu""#), InferenceGeo::Other);
+    assert_eq!(geo("null"), InferenceGeo::Unreported);
+    // A value of the wrong type does not cost the usage: the tokens are still read.
+    let body = br#"{"usage":{"input_tokens":7,"inference_geo":{"region":"us"}}}"#;
+    let usage = summarize_message(body).unwrap().usage;
+    assert_eq!(
+        (usage.input_tokens, usage.inference_geo),
+        (7, InferenceGeo::Unreported)
+    );
+    let body = br#"{"usage":{"input_tokens":1}}"#;
+    assert_eq!(
+        summarize_message(body).unwrap().usage.inference_geo,
+        InferenceGeo::Unreported
     );
 }
 

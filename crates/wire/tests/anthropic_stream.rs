@@ -4,7 +4,7 @@ mod support;
 
 use keyloop_wire::anthropic::{ErrorType, EventKind, StreamTap, UpstreamError};
 use keyloop_wire::sse::{SseEvent, SseScanner};
-use keyloop_wire::usage::Usage;
+use keyloop_wire::usage::{InferenceGeo, Usage};
 use support::{ANTHROPIC_STREAMS, fixture};
 
 /// Scans `chunks` and feeds every event to a tap, returning the tap and the kinds it reported.
@@ -78,7 +78,7 @@ fn tool_use_stream_totals_match_the_fixture_header() {
         tap.usage().cache_write_tokens + tap.usage().cache_read_tokens,
         0
     );
-    assert_eq!(tap.model(), Some("claude-sonnet-4-5-20250929"));
+    assert_eq!(tap.model(), Some("claude-sonnet-5-5"));
     assert_eq!(tap.stop_reason(), Some("tool_use"));
     assert!(tap.saw_message_stop());
 }
@@ -91,6 +91,8 @@ fn thinking_stream_totals_match_the_fixture_header() {
         (96, 214)
     );
     assert_eq!(tap.model(), Some("claude-opus-4-8"));
+    // Reported in message_start only; the message_delta usage leaves it as it was.
+    assert_eq!(tap.usage().inference_geo, InferenceGeo::Global);
     assert_eq!(tap.stop_reason(), Some("end_turn"));
     assert!(tap.saw_message_stop());
 }
@@ -169,7 +171,7 @@ fn ping_alone_is_not_content() {
 fn message_delta_overwrites_input_side_and_output_is_cumulative() {
     let tap = tap_text(concat!(
         "event: message_start\n",
-        r#"data: {"type":"message_start","message":{"model":"m","usage":{"input_tokens":100,"cache_read_input_tokens":50,"cache_creation_input_tokens":300,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"output_tokens":3}}}"#,
+        r#"data: {"type":"message_start","message":{"model":"m","usage":{"input_tokens":100,"cache_read_input_tokens":50,"cache_creation_input_tokens":300,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"output_tokens":3,"inference_geo":"us"}}}"#,
         "\n\nevent: message_delta\n",
         r#"data: {"type":"message_delta","delta":{"stop_reason":null},"usage":{"output_tokens":40,"input_tokens":120,"cache_read_input_tokens":null}}"#,
         "\n\nevent: message_delta\n",
@@ -185,6 +187,8 @@ fn message_delta_overwrites_input_side_and_output_is_cumulative() {
             cache_write_tokens: 300,
             cache_write_5m_tokens: 100,
             cache_write_1h_tokens: 200,
+            // From message_start: the deltas do not repeat it.
+            inference_geo: InferenceGeo::Us,
         }
     );
     assert_eq!(tap.stop_reason(), Some("max_tokens"));

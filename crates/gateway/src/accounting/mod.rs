@@ -66,8 +66,10 @@ impl Accountant {
         &self.live
     }
 
-    /// The record's cost, by the model the upstream says served it (that is what it billed).
-    /// A request that used no tokens costs nothing even when its model has no price.
+    /// The record's cost, by the model the upstream says served it (that is what it billed),
+    /// with the surcharges the request asked for (fast mode) and the answer reports (US-only
+    /// inference). A request that used no tokens costs nothing even when its model has no
+    /// price.
     pub fn price(&self, record: &UsageRecord) -> Option<i64> {
         let usage = &record.usage;
         if usage.input_tokens == 0
@@ -81,18 +83,14 @@ impl Accountant {
             .served_model
             .as_deref()
             .or(record.requested_model.as_deref())?;
-        let (client_multiplier_ppm, model_multiplier_ppm) = self
-            .prices
-            .multipliers_for(record.client_name.as_deref(), model);
-        self.prices.cost(
-            Some(model),
-            usage,
-            &CostContext {
-                batch: record.batch,
-                client_multiplier_ppm,
-                model_multiplier_ppm,
-            },
-        )
+        let ctx = self.prices.context_for(
+            record.client_name.as_deref(),
+            model,
+            record.batch,
+            usage.inference_geo,
+            record.speed,
+        );
+        self.prices.cost(Some(model), usage, &ctx)
     }
 
     pub fn ledger_stats(&self) -> LedgerStats {

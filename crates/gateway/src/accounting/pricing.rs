@@ -4,8 +4,9 @@
 //! Money never passes through a float. Prices are written in USD per million tokens as decimal
 //! text and converted exactly to nano-dollars per token (1 $/M = 1,000 nano-dollars per token),
 //! so every listed price is a whole number in that unit. A cost is the sum over the five token
-//! classes of tokens × price, halved for the Message Batches API and scaled by the client's and
-//! the model's multipliers, all in `i128` and rounded once, half up, at the end.
+//! classes of tokens × price, at the row of the model's prompt-size tier the request falls in,
+//! halved for the Message Batches API and scaled by the client's and the model's multipliers,
+//! US-only inference (×1.1) and fast mode, all in `i128` and rounded once, half up, at the end.
 //!
 //! A model without a price has no cost (`None`), never a cost of zero: the ledger must be able
 //! to tell "free" from "we did not know".
@@ -16,7 +17,8 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use keyloop_wire::usage::Usage;
+use keyloop_wire::anthropic::Speed;
+use keyloop_wire::usage::{InferenceGeo, Usage};
 use serde::{Deserialize, Deserializer};
 
 /// Parts per million: the unit of multipliers. `PPM` is ×1.
@@ -31,6 +33,18 @@ const MULTIPLIER_PLACES: u32 = 6;
 const MAX_PRICE_USD_PER_M: u64 = 1_000_000;
 /// ×1000: enough for any surcharge, small enough that a typo such as `1100` for `1.1` is caught.
 const MAX_MULTIPLIER: u64 = 1_000;
+
+/// US-only inference (the answer's `usage.inference_geo` is `"us"`) costs 1.1 × list on every
+/// token class (anthropic-2026-12.md; pricing.md [C-tiers]). Only models that offer it (Opus 4.6
+/// and newer) report it, since the others refuse the request, so the answer alone decides. A
+/// published figure, so a constant; kept as the exact fraction 11/10 rather than in ppm so it
+/// costs the single division less headroom.
+const US_ONLY_INFERENCE: (u64, u64) = (11, 10);
+
+/// Fast mode (`speed: "fast"` in the request) when `[pricing] fast-mode-multiplier` is not set:
+/// ×2 on every token class. anthropic-2026-12.md says only "a price multiplier"; the one figure
+/// in the docs is pricing.md §1.2's third-party $8 / $40 for Opus 5.5, twice its $4 / $20.
+const DEFAULT_FAST_MODE_PPM: u64 = 2 * PPM;
 
 /// Where the shipped table's errors point.
 const SHIPPED_ORIGIN: &str = "prices.toml";
@@ -70,19 +84,14 @@ impl ModelPrice {
     }
 
     /// The cost of `usage` at these prices; see [`PriceTable::cost`]. `None` only when the
-    /// result does not fit in `i64` nano-dollars (about $9.2 billion), which no real usage
-    /// reaches: a nonsense count is better recorded as unknown than as a made-up maximum.
+    /// result does not fit in `i64` nano-dollars (about $9.2 billion), or the exact product
+    /// before the one division does not fit in `i128` (past about $1 billion of list price at
+    /// surcharges of a few times list), which no real usage reaches: a nonsense count is better
+    /// recorded as unknown than as a made-up maximum.
     pub fn cost(&self, usage: &Usage, ctx: &CostContext) -> Option<i64> {
-        // Writes not reported as 1-hour are 5-minute ones, the default TTL. `Usage` keeps the
-        // split equal to the total; the `max` only matters for a usage built without it.
-        let five_minute = usage.cache_write_5m_tokens.max(
-            usage
-                .cache_write_tokens
-                .saturating_sub(usage.cache_write_1h_tokens),
-        );
         let classes = [
             (usage.input_tokens, self.input),
-            (five_minute, self.cache_write_5m),
+            (five_minute_writes(usage), self.cache_write_5m),
             (usage.cache_write_1h_tokens, self.cache_write_1h),
             (usage.cache_read_tokens, self.cache_read),
             (usage.output_tokens, self.output),
@@ -91,15 +100,84 @@ impl ModelPrice {
         for (tokens, price) in classes {
             list = list.checked_add(i128::from(tokens).checked_mul(i128::from(price))?)?;
         }
+        let (geo_numerator, geo_denominator) = if ctx.us_only_inference {
+            US_ONLY_INFERENCE
+        } else {
+            (1, 1)
+        };
         let numerator = list
             .checked_mul(i128::from(ctx.client_multiplier_ppm))?
-            .checked_mul(i128::from(ctx.model_multiplier_ppm))?;
+            .checked_mul(i128::from(ctx.model_multiplier_ppm))?
+            .checked_mul(i128::from(ctx.speed_multiplier_ppm))?
+            .checked_mul(i128::from(geo_numerator))?;
         let batch_divisor = if ctx.batch { 2 } else { 1 };
-        let denominator = i128::from(PPM) * i128::from(PPM) * batch_divisor;
+        let denominator = i128::from(PPM).pow(3) * i128::from(geo_denominator) * batch_divisor;
         // Everything is non-negative, so adding half the divisor before truncating rounds
         // half up.
         let rounded = numerator.checked_add(denominator / 2)? / denominator;
         i64::try_from(rounded).ok()
+    }
+}
+
+/// Cache writes not reported as 1-hour are 5-minute ones, the default TTL. `Usage` keeps the
+/// split equal to the total; the `max` only matters for a usage built without it.
+fn five_minute_writes(usage: &Usage) -> u64 {
+    usage.cache_write_5m_tokens.max(
+        usage
+            .cache_write_tokens
+            .saturating_sub(usage.cache_write_1h_tokens),
+    )
+}
+
+/// Every input token of the request, cached or not: the prompt size a tier is chosen by.
+fn prompt_tokens(usage: &Usage) -> u64 {
+    usage
+        .input_tokens
+        .saturating_add(five_minute_writes(usage))
+        .saturating_add(usage.cache_write_1h_tokens)
+        .saturating_add(usage.cache_read_tokens)
+}
+
+/// A model's prices: one row, or two for a model whose price depends on the prompt's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelPricing {
+    /// Every request's row, or, with a `long_prompt` tier, that of the requests within it.
+    pub base: ModelPrice,
+    /// The row of requests with a long prompt (Claude Haiku 5.5 above 100k tokens).
+    pub long_prompt: Option<LongPrompt>,
+}
+
+/// A prompt-size tier: requests whose prompt is larger than `above_tokens` are priced at
+/// `price`, every token of them. Other gateways priced only the tokens past the threshold
+/// higher; the provider prices the whole request by the tier its prompt falls in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LongPrompt {
+    /// Input, cache-write and cache-read tokens together (the whole prompt, cached or not).
+    pub above_tokens: u64,
+    pub price: ModelPrice,
+}
+
+impl ModelPricing {
+    /// A model with one row for every request.
+    pub fn flat(base: ModelPrice) -> ModelPricing {
+        ModelPricing {
+            base,
+            long_prompt: None,
+        }
+    }
+
+    /// The row `usage` is priced at: the long-prompt tier's when its prompt is past the
+    /// threshold, else the base row.
+    pub fn row_for(&self, usage: &Usage) -> &ModelPrice {
+        match &self.long_prompt {
+            Some(tier) if prompt_tokens(usage) > tier.above_tokens => &tier.price,
+            _ => &self.base,
+        }
+    }
+
+    /// The cost of `usage`, every token at the row its prompt size picks.
+    pub fn cost(&self, usage: &Usage, ctx: &CostContext) -> Option<i64> {
+        self.row_for(usage).cost(usage, ctx)
     }
 }
 
@@ -142,14 +220,20 @@ pub struct CostContext {
     pub client_multiplier_ppm: u64,
     /// The model's multiplier in parts per million ([`PPM`] = ×1).
     pub model_multiplier_ppm: u64,
+    /// Fast mode's multiplier in parts per million; [`PPM`] for a request at standard speed.
+    pub speed_multiplier_ppm: u64,
+    /// Served by US-only inference: every class at 1.1 ×.
+    pub us_only_inference: bool,
 }
 
 impl CostContext {
-    /// List price: not batched, no multipliers.
+    /// List price: not batched, no multipliers, standard speed, no regional surcharge.
     pub const LIST: CostContext = CostContext {
         batch: false,
         client_multiplier_ppm: PPM,
         model_multiplier_ppm: PPM,
+        speed_multiplier_ppm: PPM,
+        us_only_inference: false,
     };
 }
 
@@ -163,10 +247,10 @@ impl Default for CostContext {
 ///
 /// [`PriceTable::default`] is an empty table, for a deployment that prices only what its
 /// configuration lists; [`PriceTable::shipped`] is the usual start.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PriceTable {
     /// Keyed by the model id that overrides and aliases name.
-    models: BTreeMap<String, ModelPrice>,
+    models: BTreeMap<String, ModelPricing>,
     /// Dated ids the shipped table lists → the id their price is under.
     dated_ids: BTreeMap<String, String>,
     /// Alias → the id its price is under (resolved when configured).
@@ -175,6 +259,21 @@ pub struct PriceTable {
     client_multipliers: BTreeMap<String, u64>,
     /// Model id (as in `models`) → multiplier (ppm).
     model_multipliers: BTreeMap<String, u64>,
+    /// Fast mode's multiplier (ppm), for every model that offers it.
+    fast_mode_ppm: u64,
+}
+
+impl Default for PriceTable {
+    fn default() -> Self {
+        Self {
+            models: BTreeMap::new(),
+            dated_ids: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            client_multipliers: BTreeMap::new(),
+            model_multipliers: BTreeMap::new(),
+            fast_mode_ppm: DEFAULT_FAST_MODE_PPM,
+        }
+    }
 }
 
 impl PriceTable {
@@ -234,6 +333,10 @@ impl PriceTable {
             let id = id.to_owned();
             self.aliases.insert(alias.clone(), id);
         }
+        if let Some(value) = &overrides.fast_mode_multiplier {
+            let field = format!("{CONFIG_ORIGIN}.fast-mode-multiplier");
+            self.fast_mode_ppm = multiplier(value, field)?;
+        }
         for (client, value) in &overrides.client_multipliers {
             let field = format!("{CONFIG_ORIGIN}.client-multipliers.{client:?}");
             let ppm = multiplier(value, field)?;
@@ -266,16 +369,42 @@ impl PriceTable {
 
     /// The prices for `model`, found by exact id, then a dated id (`claude-x-y-YYYYMMDD` is
     /// priced as `claude-x-y`), then a configured alias. `None` for a model nobody priced.
-    pub fn price(&self, model: &str) -> Option<&ModelPrice> {
+    pub fn pricing(&self, model: &str) -> Option<&ModelPricing> {
         self.resolve(model).and_then(|id| self.models.get(id))
     }
 
     /// The cost of `usage` on `model` in nano-dollars: Σ tokens × price over input, 5-minute
-    /// and 1-hour cache writes, cache reads and output; halved when `ctx.batch`; times both
-    /// multipliers; rounded once, half up. `None` when the model is not given or has no price.
-    /// Price by the model the upstream names in its answer: that is the one it billed.
+    /// and 1-hour cache writes, cache reads and output, at the row of the prompt-size tier the
+    /// whole request falls in; halved when `ctx.batch`; times the client, model and fast-mode
+    /// multipliers and the US-only surcharge; rounded once, half up. `None` when the model is
+    /// not given or has no price. Price by the model the upstream names in its answer: that is
+    /// the one it billed.
     pub fn cost(&self, model: Option<&str>, usage: &Usage, ctx: &CostContext) -> Option<i64> {
-        self.price(model?)?.cost(usage, ctx)
+        self.pricing(model?)?.cost(usage, ctx)
+    }
+
+    /// Everything that scales a request's list price: `batch` from how it was sent, the
+    /// configured multipliers of its client and model, fast mode from the request's `speed`,
+    /// US-only inference from the answer's `usage.inference_geo`.
+    pub fn context_for(
+        &self,
+        client: Option<&str>,
+        model: &str,
+        batch: bool,
+        geo: InferenceGeo,
+        speed: Speed,
+    ) -> CostContext {
+        let (client_multiplier_ppm, model_multiplier_ppm) = self.multipliers_for(client, model);
+        CostContext {
+            batch,
+            client_multiplier_ppm,
+            model_multiplier_ppm,
+            speed_multiplier_ppm: match speed {
+                Speed::Standard => PPM,
+                Speed::Fast => self.fast_mode_ppm,
+            },
+            us_only_inference: geo == InferenceGeo::Us,
+        }
     }
 
     /// The (client, model) multipliers in ppm for a request, ×1 ([`PPM`]) where none is
@@ -340,10 +469,16 @@ pub struct PricingConfig {
     /// for a team that is not charged) without restating prices per client. Keyed by client
     /// name; a factor such as `1.1`.
     pub client_multipliers: BTreeMap<String, DecimalText>,
-    /// Surcharges a price row does not carry, such as US-only inference (×1.1 on Opus 4.6
-    /// and newer) or a negotiated rate, without restating five prices. Keyed by any name that
-    /// resolves to a priced model; it then applies under every name of that model.
+    /// Surcharges a price row does not carry, such as a negotiated rate, without restating
+    /// five prices. Keyed by any name that resolves to a priced model; it then applies under
+    /// every name of that model. US-only inference (×1.1) and fast mode are priced from each
+    /// request and its answer, so they do not belong here.
     pub model_multipliers: BTreeMap<String, DecimalText>,
+    /// What fast mode (`speed: "fast"`, offered on Opus 5.5 and Fable/Mythos 5.2) costs, as a
+    /// factor on every token class. Default 2: the provider's docs say only "a price
+    /// multiplier", and the one figure seen (third-party, Opus 5.5: $8 / $40 against $4 / $20)
+    /// is twice list. Set it when the provider's figure is known.
+    pub fast_mode_multiplier: Option<DecimalText>,
 }
 
 /// One model's prices as written, in USD per million tokens.
@@ -359,7 +494,26 @@ pub struct RawModelPrice {
     pub cache_write_5m: Option<DecimalText>,
     /// Only for a model whose 1-hour cache write is not 2 × input.
     pub cache_write_1h: Option<DecimalText>,
-    /// Only for a model whose cache read is not 0.1 × input (Claude Haiku 3).
+    /// Only for a model whose cache read is not 0.1 × input (Claude Haiku 3, Opus 5.5).
+    pub cache_read: Option<DecimalText>,
+    /// Only for a model priced by prompt size (Claude Haiku 5.5): the row of requests whose
+    /// prompt is larger than its `above-tokens`. Left out, every request is priced at the row
+    /// above, so an override of such a model must restate the tier to keep it.
+    pub long_prompt: Option<RawLongPrompt>,
+}
+
+/// A long-prompt tier as written: a threshold and a row of its own, in USD per million tokens.
+/// Its cache prices left out are derived from its own input price, as for any row.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawLongPrompt {
+    /// Prompt tokens (input + cache writes + cache reads) past which the whole request is
+    /// priced at this row; a prompt of exactly this many is not.
+    pub above_tokens: u64,
+    pub input: DecimalText,
+    pub output: DecimalText,
+    pub cache_write_5m: Option<DecimalText>,
+    pub cache_write_1h: Option<DecimalText>,
     pub cache_read: Option<DecimalText>,
 }
 
@@ -428,6 +582,7 @@ struct ShippedModel {
     cache_write_5m: Option<DecimalText>,
     cache_write_1h: Option<DecimalText>,
     cache_read: Option<DecimalText>,
+    long_prompt: Option<RawLongPrompt>,
 }
 
 impl ShippedModel {
@@ -439,12 +594,53 @@ impl ShippedModel {
             cache_write_5m: self.cache_write_5m.clone(),
             cache_write_1h: self.cache_write_1h.clone(),
             cache_read: self.cache_read.clone(),
+            long_prompt: self.long_prompt.clone(),
         }
     }
 }
 
-/// Converts a row written in $/M into nano-dollars per token; `path` names the row.
-fn model_price(raw: &RawModelPrice, path: &str) -> Result<ModelPrice, Error> {
+/// Converts a model's prices written in $/M into nano-dollars per token; `path` names the model.
+fn model_price(raw: &RawModelPrice, path: &str) -> Result<ModelPricing, Error> {
+    let base = price_row(
+        RawRow {
+            input: &raw.input,
+            output: &raw.output,
+            cache_write_5m: raw.cache_write_5m.as_ref(),
+            cache_write_1h: raw.cache_write_1h.as_ref(),
+            cache_read: raw.cache_read.as_ref(),
+        },
+        path,
+    )?;
+    let long_prompt = match &raw.long_prompt {
+        None => None,
+        Some(tier) => Some(LongPrompt {
+            above_tokens: tier.above_tokens,
+            price: price_row(
+                RawRow {
+                    input: &tier.input,
+                    output: &tier.output,
+                    cache_write_5m: tier.cache_write_5m.as_ref(),
+                    cache_write_1h: tier.cache_write_1h.as_ref(),
+                    cache_read: tier.cache_read.as_ref(),
+                },
+                &format!("{path}.long-prompt"),
+            )?,
+        }),
+    };
+    Ok(ModelPricing { base, long_prompt })
+}
+
+/// The five prices of one row as written, wherever the row sits.
+struct RawRow<'a> {
+    input: &'a DecimalText,
+    output: &'a DecimalText,
+    cache_write_5m: Option<&'a DecimalText>,
+    cache_write_1h: Option<&'a DecimalText>,
+    cache_read: Option<&'a DecimalText>,
+}
+
+/// Converts one row written in $/M into nano-dollars per token; `path` names the row.
+fn price_row(raw: RawRow<'_>, path: &str) -> Result<ModelPrice, Error> {
     let price = |value: &DecimalText, name: &str| {
         parse_scaled(value.as_str(), PRICE_PLACES, MAX_PRICE_USD_PER_M).map_err(|reason| {
             Error::Price {
@@ -454,9 +650,9 @@ fn model_price(raw: &RawModelPrice, path: &str) -> Result<ModelPrice, Error> {
             }
         })
     };
-    let input = price(&raw.input, "input")?;
-    let output = price(&raw.output, "output")?;
-    let cache = |given: &Option<DecimalText>, name: &str, rule: CacheRule| match given {
+    let input = price(raw.input, "input")?;
+    let output = price(raw.output, "output")?;
+    let cache = |given: Option<&DecimalText>, name: &str, rule: CacheRule| match given {
         Some(value) => price(value, name),
         None => derive(input, rule).ok_or_else(|| Error::InexactDerived {
             field: format!("{path}.{name}"),
@@ -466,9 +662,9 @@ fn model_price(raw: &RawModelPrice, path: &str) -> Result<ModelPrice, Error> {
     };
     Ok(ModelPrice {
         input,
-        cache_write_5m: cache(&raw.cache_write_5m, "cache-write-5m", CacheRule::FiveMinute)?,
-        cache_write_1h: cache(&raw.cache_write_1h, "cache-write-1h", CacheRule::OneHour)?,
-        cache_read: cache(&raw.cache_read, "cache-read", CacheRule::Read)?,
+        cache_write_5m: cache(raw.cache_write_5m, "cache-write-5m", CacheRule::FiveMinute)?,
+        cache_write_1h: cache(raw.cache_write_1h, "cache-write-1h", CacheRule::OneHour)?,
+        cache_read: cache(raw.cache_read, "cache-read", CacheRule::Read)?,
         output,
     })
 }

@@ -1,6 +1,7 @@
 //! One finished request, as the ledger keeps it: who, which credential, which model, what
 //! happened, every failed attempt, tokens by kind, cost, and timings. Never a secret.
 
+use keyloop_wire::anthropic::Speed;
 use keyloop_wire::usage::Usage;
 
 use crate::types::{EpochMs, OutcomeClass};
@@ -143,6 +144,9 @@ pub struct UsageRecord {
     pub stop_reason: Option<String>,
     /// Priced at the Message Batches rate.
     pub batch: bool,
+    /// The request's `speed`: fast mode is priced at a multiple of list. (Where the answer
+    /// says it ran, `usage.inference_geo`, is in `usage`.)
+    pub speed: Speed,
 }
 
 impl UsageRecord {
@@ -183,6 +187,7 @@ impl UsageRecord {
             streamed: false,
             stop_reason: Some("end_turn".to_owned()),
             batch: false,
+            speed: Speed::Standard,
         }
     }
 }

@@ -124,7 +124,7 @@ impl Default for RawUpstream {
             response_limit_bytes: 64 * 1024 * 1024,
             retry_budget_ratio: 0.2,
             retry_budget_min_retries: 3,
-            probe_model: "claude-haiku-4-5".into(),
+            probe_model: "claude-haiku-5-5".into(),
         }
     }
 }

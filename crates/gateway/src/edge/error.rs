@@ -17,6 +17,18 @@ const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
 /// retry storm, short enough for a blip.
 const FAILING_RETRY_AFTER_SECS: u64 = 10;
 
+/// Adds advice to the provider's own last answer, passed through after provider-wide failures:
+/// the body stays the provider's words (clients read them), but without `retry-after` SDKs
+/// would back off blind.
+pub fn advise(headers: &mut http::HeaderMap) {
+    if !headers.contains_key(http::header::RETRY_AFTER) {
+        headers.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(FAILING_RETRY_AFTER_SECS),
+        );
+    }
+}
+
 /// The pool has nothing to offer: 429 when its credentials are out for their limits (the
 /// client waits until the first is expected back), 529 when they are failing, 503 when all are
 /// disabled. Every one with `retry-after`, so SDKs wait as long as they should instead of

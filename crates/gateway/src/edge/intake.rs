@@ -9,7 +9,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, header};
-use keyloop_wire::anthropic::{ErrorType, peek_request};
+use keyloop_wire::anthropic::{ErrorType, Speed, peek_request};
 use tokio::time::Instant;
 
 use super::EdgeState;
@@ -58,7 +58,7 @@ impl EdgeState {
         } else {
             Bytes::new()
         };
-        let (model, stream, user_id) = if !body.is_empty() || kind == CallKind::Generate {
+        let (model, stream, user_id, speed) = if !body.is_empty() || kind == CallKind::Generate {
             check_json_content_type(&parts.headers).map_err(refuse)?;
             let peek = peek_request(&body)
                 .map_err(|e| refuse(ApiError::new(ErrorType::InvalidRequest, e.to_string())))?;
@@ -66,9 +66,10 @@ impl EdgeState {
                 peek.model.map(|m| m.into_owned()),
                 peek.stream,
                 peek.user_id.map(|u| u.into_owned()),
+                peek.speed,
             )
         } else {
-            (None, false, None)
+            (None, false, None, Speed::Standard)
         };
         if kind == CallKind::Generate && model.is_none() {
             return Err(refuse(ApiError::new(
@@ -96,6 +97,7 @@ impl EdgeState {
                 route,
                 stream,
                 model,
+                speed,
                 session,
                 caller,
                 arrived: crate::types::now_ms(),
@@ -213,11 +215,11 @@ impl EdgeState {
                 self.relay.record_failure(ctx, &e, status.as_u16());
                 match mapped {
                     Ok(api_error) => return api_error.into_response(&ctx.request_id),
-                    Err(answer) => (
-                        answer.status,
-                        answer.headers.clone(),
-                        Body::from(answer.body.clone()),
-                    ),
+                    Err(answer) => {
+                        let mut headers = answer.headers.clone();
+                        error::advise(&mut headers);
+                        (answer.status, headers, Body::from(answer.body.clone()))
+                    }
                 }
             }
         };

@@ -109,6 +109,7 @@ impl Relay {
                 route: ctx.route,
                 stream: false,
                 model: None,
+                speed: ctx.speed,
                 session: None,
                 caller: ctx.caller.clone(),
                 arrived: ctx.arrived,

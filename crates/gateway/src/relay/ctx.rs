@@ -45,6 +45,8 @@ pub struct RequestCtx {
     pub route: Route,
     pub stream: bool,
     pub model: Option<String>,
+    /// The body's `speed`, which prices fast mode.
+    pub speed: keyloop_wire::anthropic::Speed,
     /// Conversation key for sticky selection.
     pub session: Option<String>,
     pub caller: Caller,

@@ -34,6 +34,7 @@ pub(super) fn draft(ctx: &RequestCtx, attempts: &[AttemptFailure]) -> UsageRecor
         streamed: ctx.stream,
         stop_reason: None,
         batch: false,
+        speed: ctx.speed,
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use keyloop_wire::usage::Usage;
+use keyloop_wire::anthropic::Speed;
+use keyloop_wire::usage::{InferenceGeo, Usage};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::sqlite::SqliteStore;
@@ -69,6 +70,7 @@ fn bare(request_id: &str, at: EpochMs) -> UsageRecord {
         streamed: false,
         stop_reason: None,
         batch: false,
+        speed: Speed::Standard,
     }
 }
 
@@ -335,8 +337,8 @@ async fn records_round_trip_every_field() {
     full.key_id = Some("key_1".into());
     full.key_name = Some("org-a/1".into());
     full.route = Route::Batches;
-    full.requested_model = Some("claude-sonnet-4".into());
-    full.served_model = Some("claude-sonnet-4-20250514".into());
+    full.requested_model = Some("claude-haiku-4-5".into());
+    full.served_model = Some("claude-haiku-4-5-20251001".into());
     full.status = 529;
     full.outcome = RequestOutcome::StreamCut;
     full.last_class = Some(OutcomeClass::Overloaded);
@@ -358,6 +360,7 @@ async fn records_round_trip_every_field() {
         cache_write_tokens: 9,
         cache_write_5m_tokens: 4,
         cache_write_1h_tokens: 5,
+        inference_geo: InferenceGeo::Us,
     };
     full.cost_nanos = Some(123_456_789_012);
     full.latency_ms = 4321;
@@ -365,6 +368,7 @@ async fn records_round_trip_every_field() {
     full.streamed = true;
     full.stop_reason = Some("max_tokens".into());
     full.batch = true;
+    full.speed = Speed::Fast;
 
     // Nothing optional set, no attempts, no price, no first token.
     let mut empty = bare("req_empty", T0);

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
 use async_trait::async_trait;
-use keyloop_wire::usage::Usage;
+use keyloop_wire::anthropic::Speed;
+use keyloop_wire::usage::{InferenceGeo, Usage};
 use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -245,8 +246,8 @@ const RECORD_COLUMNS: &str = "request_id, at, client_id, client_name, attributed
      key_name, provider, route, requested_model, served_model, status, outcome, last_class, \
      attempts, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
      cache_write_5m_tokens, cache_write_1h_tokens, cost_nanos, latency_ms, ttft_ms, streamed, \
-     stop_reason, batch";
-const RECORD_COLUMN_COUNT: usize = 27;
+     stop_reason, batch, speed, inference_geo";
+const RECORD_COLUMN_COUNT: usize = 29;
 
 /// Most rows per multi-row statement. SQLite compiles a multi-row INSERT to a program that
 /// grows with its rows (about 2 KB a record row) and keeps it prepared: at 512 rows the writer
@@ -345,6 +346,8 @@ fn usage_row(row: &SqliteRow) -> Result<UsageRow> {
     let outcome: String = row.get("outcome");
     let last_class: Option<String> = row.get("last_class");
     let status: i64 = row.get("status");
+    let speed: Option<String> = row.get("speed");
+    let inference_geo: Option<String> = row.get("inference_geo");
     let get_tokens = |name: &str| count(row.get(name));
     Ok(UsageRow {
         request_id: row.get("request_id"),
@@ -379,6 +382,9 @@ fn usage_row(row: &SqliteRow) -> Result<UsageRow> {
             cache_write_tokens: get_tokens("cache_write_tokens"),
             cache_write_5m_tokens: get_tokens("cache_write_5m_tokens"),
             cache_write_1h_tokens: get_tokens("cache_write_1h_tokens"),
+            inference_geo: inference_geo
+                .as_deref()
+                .map_or(InferenceGeo::Unreported, InferenceGeo::from_wire),
         },
         cost_nanos: row.get("cost_nanos"),
         latency_ms: row.get("latency_ms"),
@@ -386,6 +392,7 @@ fn usage_row(row: &SqliteRow) -> Result<UsageRow> {
         streamed: row.get("streamed"),
         stop_reason: row.get("stop_reason"),
         batch: row.get("batch"),
+        speed: speed.as_deref().map_or(Speed::Standard, Speed::from_wire),
     })
 }
 
@@ -461,7 +468,12 @@ fn insert_statement(chunk: &[UsageRecord]) -> SqliteQuery<'_> {
             .bind(r.ttft_ms)
             .bind(r.streamed)
             .bind(r.stop_reason.as_deref())
-            .bind(r.batch);
+            .bind(r.batch)
+            .bind(match r.speed {
+                Speed::Standard => None,
+                fast => Some(fast.as_str()),
+            })
+            .bind(r.usage.inference_geo.wire_value());
     }
     query
 }

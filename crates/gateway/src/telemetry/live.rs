@@ -173,7 +173,7 @@ mod tests {
     use crate::types::OutcomeClass;
 
     fn record(outcome: RequestOutcome, latency_ms: i64, tokens: u64) -> UsageRecord {
-        let mut r = UsageRecord::sample("claude-sonnet-4-5");
+        let mut r = UsageRecord::sample("claude-sonnet-5-5");
         r.usage.output_tokens = 0;
         r.outcome = outcome;
         r.latency_ms = latency_ms;

@@ -142,7 +142,7 @@ impl Harness {
     /// A small valid Messages request.
     pub fn message(&self, stream: bool) -> reqwest::RequestBuilder {
         self.post("/v1/messages").json(&serde_json::json!({
-            "model": "claude-sonnet-4-5",
+            "model": "claude-sonnet-5-5",
             "max_tokens": 64,
             "stream": stream,
             "messages": [{"role": "user", "content": "Hello"}],

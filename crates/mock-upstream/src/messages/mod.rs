@@ -10,6 +10,7 @@ use serde_json::json;
 pub(crate) use answer::{Answer, ServiceTier};
 pub(crate) use request::{Endpoint, Prompt, fnv1a};
 
+use crate::models;
 use crate::scenario::Consumer;
 use crate::server::Call;
 
@@ -18,7 +19,7 @@ pub(crate) async fn create(call: &Call<'_>) -> Response {
     if let Some(response) = scenario.as_ref().and_then(|s| call.scenario_response(s)) {
         return response;
     }
-    let prompt = match Prompt::parse(call.body, Endpoint::Messages) {
+    let prompt = match Prompt::parse(call.body, Endpoint::Messages, models::today()) {
         Ok(prompt) => prompt,
         Err(error) => return call.error(error),
     };
@@ -35,7 +36,7 @@ pub(crate) async fn count_tokens(call: &Call<'_>) -> Response {
     if let Some(response) = scenario.as_ref().and_then(|s| call.scenario_response(s)) {
         return response;
     }
-    let prompt = match Prompt::parse(call.body, Endpoint::CountTokens) {
+    let prompt = match Prompt::parse(call.body, Endpoint::CountTokens, models::today()) {
         Ok(prompt) => prompt,
         Err(error) => return call.error(error),
     };

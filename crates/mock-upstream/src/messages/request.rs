@@ -1,11 +1,13 @@
 //! Reading a Messages (or count_tokens) request body: the raw shape the mock peeks at, and
 //! its validation into the `Prompt` the answer is generated from.
 
+use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::models;
 
 /// Which endpoint's required fields apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,7 +110,9 @@ pub(crate) enum Turn {
 }
 
 impl Prompt {
-    pub(crate) fn parse(body: &[u8], endpoint: Endpoint) -> Result<Prompt, ApiError> {
+    /// Validates `body` as the API would on `today`: the schema first, then whether the model
+    /// is served that day (a retired or unknown one is 404 `not_found_error`).
+    pub(crate) fn parse(body: &[u8], endpoint: Endpoint, today: Date) -> Result<Prompt, ApiError> {
         let raw: Raw<'_> = serde_json::from_slice(body).map_err(|e| {
             if e.is_data() {
                 ApiError::invalid("Request body must be a JSON object")
@@ -159,9 +163,7 @@ impl Prompt {
                 ApiError::invalid("tool_choice: Input should be a valid dictionary with a `type`")
             })?,
         };
-        if !model.starts_with("claude-") {
-            return Err(ApiError::not_found(format!("model: {model}")));
-        }
+        models::check_served(&model, today)?;
         let sent = [Some(messages_raw), raw.system, raw.tools]
             .into_iter()
             .flatten()

@@ -95,6 +95,39 @@ async fn a_batch_ends_after_processing_with_results() {
 }
 
 #[tokio::test]
+async fn a_retired_model_in_a_batch_is_an_errored_result_not_found() {
+    // Params are validated asynchronously (§11.3), so the batch is created and the request
+    // comes back errored with the error a direct call gets.
+    let mock = start_batches(Duration::ZERO).await;
+    let body = json!({"requests": [
+        {"custom_id": "old", "params": {"model": "claude-3-7-sonnet-20250219", "max_tokens": 8,
+            "messages": [{"role": "user", "content": "Hi"}]}},
+        {"custom_id": "current", "params": hello()},
+    ]});
+    let response = post(&mock, KEY_A, "/v1/messages/batches")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = json_of(response).await["id"].as_str().unwrap().to_owned();
+    let response = fetch(&mock, KEY_A, &format!("/v1/messages/batches/{id}/results")).await;
+    let text = response.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["custom_id"], "old");
+    assert_eq!(
+        lines[0]["result"],
+        json!({"type": "errored", "error": {"type": "error", "error": {
+            "type": "not_found_error", "message": "model: claude-3-7-sonnet-20250219"},
+            "request_id": null}})
+    );
+    assert_eq!(lines[1]["result"]["type"], "succeeded");
+}
+
+#[tokio::test]
 async fn batches_are_scoped_to_their_key() {
     let mock = start_batches(Duration::ZERO).await;
     let id = create(&mock, KEY_A).await["id"]

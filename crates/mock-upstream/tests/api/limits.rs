@@ -71,7 +71,7 @@ async fn token_buckets_drain_by_the_answer_usage() {
     .await;
     let long = "word ".repeat(4_000);
     let body = json!({
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 100,
         "messages": [{"role": "user", "content": long}],
     });

@@ -25,7 +25,7 @@ async fn json_answer_has_the_real_shape_and_headers() {
     assert!(body["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(body["type"], "message");
     assert_eq!(body["role"], "assistant");
-    assert_eq!(body["model"], "claude-sonnet-4-5");
+    assert_eq!(body["model"], "claude-sonnet-5-5");
     assert_eq!(body["stop_reason"], "end_turn");
     assert_eq!(body["stop_sequence"], Value::Null);
     let content = body["content"].as_array().unwrap();
@@ -60,7 +60,7 @@ async fn answers_are_deterministic_and_request_ids_unique() {
 
 fn with_tools(messages: Value) -> Value {
     json!({
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 1024,
         "system": "Use tools.",
         "tools": [{
@@ -213,7 +213,7 @@ async fn invalid_bodies_are_refused_like_the_api_does() {
     let message = expect_error(send("[1, 2]").await.unwrap(), 400, "invalid_request_error").await;
     assert!(message.contains("object"), "{message}");
     let message = expect_error(
-        send(r#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}"#)
+        send(r#"{"model":"claude-sonnet-5-5","messages":[{"role":"user","content":"x"}]}"#)
             .await
             .unwrap(),
         400,
@@ -222,7 +222,7 @@ async fn invalid_bodies_are_refused_like_the_api_does() {
     .await;
     assert_eq!(message, "max_tokens: Field required");
     let message = expect_error(
-        send(r#"{"model":"claude-sonnet-4-5","max_tokens":5}"#)
+        send(r#"{"model":"claude-sonnet-5-5","max_tokens":5}"#)
             .await
             .unwrap(),
         400,
@@ -246,6 +246,62 @@ async fn invalid_bodies_are_refused_like_the_api_does() {
     )
     .await;
     assert_eq!(message, "model: gpt-4o");
+}
+
+/// The ids anthropic-2026-12.md lists as retired, with and without their dated suffix, and
+/// Sonnet 4.5 (retired 2026-11-30, before today).
+const RETIRED: [&str; 11] = [
+    "claude-opus-4-1",
+    "claude-opus-4-1-20250805",
+    "claude-opus-4",
+    "claude-opus-4-20250514",
+    "claude-sonnet-4",
+    "claude-sonnet-4-20250514",
+    "claude-3-5-haiku-20241022",
+    "claude-3-7-sonnet",
+    "claude-3-7-sonnet-20250219",
+    "claude-sonnet-4-5",
+    "claude-sonnet-4-5-20250929",
+];
+
+#[tokio::test]
+async fn retired_models_are_not_found_on_messages_count_tokens_and_complete() {
+    let mock = start().await;
+    for model in RETIRED {
+        let mut body = hello();
+        body["model"] = json!(model);
+        let message = expect_error(messages(&mock, &body).await, 404, "not_found_error").await;
+        assert_eq!(message, format!("model: {model}"));
+
+        body.as_object_mut().unwrap().remove("max_tokens");
+        let response = post(&mock, KEY_A, "/v1/messages/count_tokens")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let message = expect_error(response, 404, "not_found_error").await;
+        assert_eq!(message, format!("model: {model}"));
+
+        let legacy = json!({"model": model, "prompt": "\n\nHuman: Hi\n\nAssistant:",
+            "max_tokens_to_sample": 5});
+        let response = post(&mock, KEY_A, "/v1/complete")
+            .json(&legacy)
+            .send()
+            .await
+            .unwrap();
+        let message = expect_error(response, 404, "not_found_error").await;
+        assert_eq!(message, format!("model: {model}"));
+    }
+    // Not every `claude-*` is a model either.
+    let mut body = hello();
+    body["model"] = json!("claude-unreleased-9");
+    expect_error(messages(&mock, &body).await, 404, "not_found_error").await;
+    // The current models are served.
+    for model in ["claude-opus-5-5", "claude-haiku-5-5", "claude-fable-5-2"] {
+        body["model"] = json!(model);
+        let answer = json_of(messages(&mock, &body).await).await;
+        assert_eq!(answer["model"], model);
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! `/v1/models`: pagination and lookup.
+//! `/v1/models`: pagination and lookup, over the models served today.
 
 use serde_json::Value;
 
@@ -28,8 +28,15 @@ async fn models_paginate_forward_and_backward() {
     let all = page(&mock, "").await;
     assert_eq!(all["has_more"], false);
     let all_ids = ids(&all);
-    assert_eq!(all_ids.len(), 15);
-    assert!(all_ids.contains(&"claude-sonnet-4-5-20250929".to_owned()));
+    assert!(all_ids.len() > 6, "{all_ids:?}");
+    for current in ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"] {
+        assert!(
+            all_ids.contains(&current.to_owned()),
+            "{current}: {all_ids:?}"
+        );
+    }
+    // Retired 2026-11-30 (anthropic-2026-12.md): no longer listed.
+    assert!(!all_ids.contains(&"claude-sonnet-4-5-20250929".to_owned()));
     let model = &all["data"][0];
     assert_eq!(model["type"], "model");
     assert!(
@@ -69,16 +76,23 @@ async fn models_paginate_forward_and_backward() {
 #[tokio::test]
 async fn a_model_is_found_by_id_and_unknown_ids_are_404() {
     let mock = start().await;
-    let response = get(&mock, KEY_A, "/v1/models/claude-opus-4-5-20251101")
+    let response = get(&mock, KEY_A, "/v1/models/claude-haiku-4-5-20251001")
         .send()
         .await
         .unwrap();
     let model = json_of(response).await;
-    assert_eq!(model["id"], "claude-opus-4-5-20251101");
-    assert_eq!(model["display_name"], "Claude Opus 4.5");
-    let response = get(&mock, KEY_A, "/v1/models/claude-nonexistent")
-        .send()
-        .await
-        .unwrap();
-    expect_error(response, 404, "not_found_error").await;
+    assert_eq!(model["id"], "claude-haiku-4-5-20251001");
+    assert_eq!(model["display_name"], "Claude Haiku 4.5");
+    for missing in [
+        "claude-nonexistent",
+        "claude-sonnet-4-5",
+        "claude-opus-4-1-20250805",
+    ] {
+        let response = get(&mock, KEY_A, &format!("/v1/models/{missing}"))
+            .send()
+            .await
+            .unwrap();
+        let message = expect_error(response, 404, "not_found_error").await;
+        assert_eq!(message, format!("model: {missing}"));
+    }
 }

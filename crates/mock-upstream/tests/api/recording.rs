@@ -8,7 +8,7 @@ use crate::support::*;
 #[tokio::test]
 async fn recorded_calls_keep_headers_and_body_bytes_exactly() {
     let mock = start().await;
-    let body = "{\"model\":\"claude-sonnet-4-5\",  \"max_tokens\":5,\n\"messages\":[{\"role\":\"user\",\"content\":\"h\u{e9}\"}], \"zz_unknown\": 1}";
+    let body = "{\"model\":\"claude-sonnet-5-5\",  \"max_tokens\":5,\n\"messages\":[{\"role\":\"user\",\"content\":\"h\u{e9}\"}], \"zz_unknown\": 1}";
     let response = post(&mock, KEY_A, "/v1/messages?beta=true")
         .header("content-type", "application/json")
         .header("anthropic-beta", "a-flag")
@@ -49,7 +49,7 @@ async fn call_count_covers_every_endpoint_of_the_key() {
     messages(&mock, &hello()).await;
     post(&mock, KEY_A, "/v1/messages/count_tokens")
         .json(
-            &json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]}),
+            &json!({"model": "claude-sonnet-5-5", "messages": [{"role": "user", "content": "x"}]}),
         )
         .send()
         .await

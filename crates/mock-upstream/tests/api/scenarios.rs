@@ -103,7 +103,7 @@ async fn count_tokens_consumes_status_scenarios_only() {
     let mock = start().await;
     let count = || {
         post(&mock, KEY_A, "/v1/messages/count_tokens")
-            .json(&json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]}))
+            .json(&json!({"model": "claude-sonnet-5-5", "messages": [{"role": "user", "content": "x"}]}))
             .send()
     };
     mock.push_scenario("a", Scenario::Overloaded, 1);

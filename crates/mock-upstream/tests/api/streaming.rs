@@ -36,7 +36,7 @@ async fn text_stream_has_the_real_event_order_and_shapes() {
     assert!(start["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(start["content"], json!([]));
     assert_eq!(start["stop_reason"], Value::Null);
-    assert_eq!(start["model"], "claude-sonnet-4-5");
+    assert_eq!(start["model"], "claude-sonnet-5-5");
     assert_eq!(start["usage"]["output_tokens"], 1);
     assert_eq!(
         start["usage"]["input_tokens"],
@@ -78,7 +78,7 @@ async fn ping_is_spelled_like_the_api() {
 async fn tool_use_streams_input_as_json_fragments() {
     let mock = start().await;
     let body = json!({
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 1024,
         "stream": true,
         "tools": [{
@@ -172,7 +172,7 @@ async fn configured_pacing_applies_to_every_stream() {
 async fn a_client_leaving_mid_stream_is_counted_as_abandoned() {
     let mock = start().await;
     let body = json!({
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 1024,
         "stream": true,
         "messages": [{"role": "user", "content": "hi"}],

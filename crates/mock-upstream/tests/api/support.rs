@@ -55,7 +55,7 @@ pub fn get(mock: &MockUpstream, key: &str, path: &str) -> RequestBuilder {
 
 pub fn hello() -> Value {
     json!({
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 256,
         "messages": [{"role": "user", "content": "Hello there"}],
     })

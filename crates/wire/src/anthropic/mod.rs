@@ -10,6 +10,6 @@ pub use batch::{batch_id, batch_ids_in_page, rewrite_results_url};
 pub use error::{
     ErrorType, UpstreamError, error_body, error_event, is_credit_exhausted, parse_error_body,
 };
-pub use request::{PeekError, RequestPeek, peek_request};
+pub use request::{PeekError, RequestPeek, Speed, peek_request};
 pub use response::{MessageSummary, summarize_message};
 pub use stream::{EventKind, StreamTap};

@@ -1,9 +1,10 @@
 //! A cheap look into a Messages request body before it is forwarded unchanged.
 //!
-//! The gateway routes on `model`, picks the streaming path on `stream` and attributes usage to
-//! `metadata.user_id`; everything else is forwarded as bytes. So the peek reads those three
-//! fields, proves the whole body is valid JSON (a body upstream would reject should not cost an
-//! attempt on a key), and skips every other value without allocating.
+//! The gateway routes on `model`, picks the streaming path on `stream`, attributes usage to
+//! `metadata.user_id` and prices fast mode by `speed`; everything else is forwarded as bytes.
+//! So the peek reads those four fields, proves the whole body is valid JSON (a body upstream
+//! would reject should not cost an attempt on a key), and skips every other value without
+//! allocating.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,6 +18,37 @@ pub struct RequestPeek<'a> {
     pub model: Option<Cow<'a, str>>,
     pub stream: bool,
     pub user_id: Option<Cow<'a, str>>,
+    pub speed: Speed,
+}
+
+/// The request's `speed`: fast mode is billed at a multiple of the list price.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Speed {
+    /// No `speed`, `null`, `"standard"`, or a value the upstream will refuse (it answers 400,
+    /// so nothing is billed).
+    #[default]
+    Standard,
+    /// `"fast"`.
+    Fast,
+}
+
+impl Speed {
+    /// The value as the request spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Fast => "fast",
+        }
+    }
+
+    /// `"fast"` is fast mode; anything else is not.
+    pub fn from_wire(value: &str) -> Self {
+        if value == "fast" {
+            Self::Fast
+        } else {
+            Self::Standard
+        }
+    }
 }
 
 /// Why a body cannot be forwarded. Each message says what to fix; the gateway sends it to the
@@ -64,7 +96,7 @@ impl fmt::Display for PeekError {
 
 impl std::error::Error for PeekError {}
 
-/// Validates `body` and reads `model`, `stream` and `metadata.user_id` from it.
+/// Validates `body` and reads `model`, `stream`, `metadata.user_id` and `speed` from it.
 ///
 /// Syntax errors win over type errors: the whole body is parsed before a wrong field type is
 /// reported, so the client learns about the more basic problem first.
@@ -116,6 +148,7 @@ struct Fields<'a> {
     model: Option<Scalar<'a>>,
     stream: Option<Scalar<'a>>,
     metadata: Option<Metadata<'a>>,
+    speed: Option<Scalar<'a>>,
     duplicate: Option<&'static str>,
 }
 
@@ -145,6 +178,7 @@ enum Key {
     Stream,
     Metadata,
     UserId,
+    Speed,
     #[serde(other)]
     Other,
 }
@@ -180,10 +214,16 @@ impl<'a> Fields<'a> {
                 Some(_) => return Err(wrong_type("metadata.user_id", "a string or null")),
             },
         };
+        let speed = match self.speed {
+            None | Some(Scalar::Null) => Speed::Standard,
+            Some(Scalar::Str(speed)) => Speed::from_wire(&speed),
+            Some(_) => return Err(wrong_type("speed", "a string")),
+        };
         Ok(RequestPeek {
             model,
             stream,
             user_id,
+            speed,
         })
     }
 }
@@ -222,6 +262,7 @@ impl<'de> Visitor<'de> for TopVisitor {
                     "metadata",
                     set_once(&mut fields.metadata, map.next_value()?),
                 ),
+                Key::Speed => ("speed", set_once(&mut fields.speed, map.next_value()?)),
                 Key::UserId | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;

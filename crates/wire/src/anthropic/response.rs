@@ -1,8 +1,11 @@
 //! Non-streaming Messages responses, and the usage object they share with stream events.
 
-use serde::Deserialize;
+use std::fmt;
 
-use crate::usage::Usage;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::usage::{InferenceGeo, Usage};
 
 /// What accounting needs from a 200 Messages response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub(super) struct UsageFields {
     cache_read_input_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     cache_creation: Option<CacheCreation>,
+    #[serde(default)]
+    inference_geo: Geo,
 }
 
 #[derive(Deserialize)]
@@ -75,5 +80,63 @@ impl UsageFields {
             .or(split_total)
             .unwrap_or(usage.cache_write_tokens);
         usage.set_cache_writes(total, one_hour);
+        if let Geo(Some(geo)) = self.inference_geo {
+            usage.inference_geo = geo;
+        }
+    }
+}
+
+/// `usage.inference_geo`, read without allocating. A value that is not a string is taken as
+/// not reported rather than failing the whole usage object: the tokens must still be billed.
+#[derive(Default)]
+struct Geo(Option<InferenceGeo>);
+
+impl<'de> Deserialize<'de> for Geo {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(GeoVisitor)
+    }
+}
+
+struct GeoVisitor;
+
+impl<'de> Visitor<'de> for GeoVisitor {
+    type Value = Geo;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a region name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Geo, E> {
+        Ok(Geo(Some(InferenceGeo::from_wire(v))))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Geo, E> {
+        Ok(Geo(None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Geo, E> {
+        Ok(Geo(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Geo, E> {
+        Ok(Geo(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Geo, E> {
+        Ok(Geo(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Geo, E> {
+        Ok(Geo(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Geo, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Geo(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Geo, A::Error> {
+        IgnoredAny.visit_map(map)?;
+        Ok(Geo(None))
     }
 }

@@ -1,7 +1,9 @@
 //! Pricing against hand-computed costs: the wire fixtures read through the same parsers the
-//! relay uses, cache TTLs, batch, multipliers with their single rounding, name resolution,
+//! relay uses, one request per current model, prompt-size tiers, cache TTLs, batch, US-only
+//! inference, fast mode, multipliers with their single rounding, name resolution,
 //! configuration overrides and the exact decimal conversion. Expected values are worked out
-//! in the comments from pricing.md, never read back from the table under test.
+//! in the comments and the test code from anthropic-2026-12.md and pricing.md, never read back
+//! from the table under test.
 
 use keyloop_wire::anthropic::{StreamTap, summarize_message};
 use keyloop_wire::sse::SseScanner;
@@ -43,12 +45,29 @@ fn usage(input: u64, cache_read: u64, output: u64) -> Usage {
     }
 }
 
+/// A request's tokens by class: uncached input, 5-minute and 1-hour cache writes, cache reads
+/// and output.
+fn tokens(input: u64, write_5m: u64, write_1h: u64, read: u64, output: u64) -> Usage {
+    let mut u = usage(input, read, output);
+    u.set_cache_writes(write_5m + write_1h, write_1h);
+    u
+}
+
 fn ctx(batch: bool, client_ppm: u64, model_ppm: u64) -> CostContext {
     CostContext {
         batch,
         client_multiplier_ppm: client_ppm,
         model_multiplier_ppm: model_ppm,
+        ..CostContext::LIST
     }
+}
+
+/// The row every request to `model` is priced at: for models without a long-prompt tier.
+fn row(table: &PriceTable, model: &str) -> Option<ModelPrice> {
+    table.pricing(model).map(|pricing| {
+        assert_eq!(pricing.long_prompt, None, "{model} has a tier");
+        pricing.base
+    })
 }
 
 /// The JSON body of an `.http` fixture: `#` commentary, start line and headers removed.
@@ -92,14 +111,14 @@ fn non_streaming_fixture_is_priced_by_its_dated_haiku_id() {
 }
 
 #[test]
-fn tool_use_stream_fixture_on_sonnet_4_5() {
-    // claude-sonnet-4-5-20250929 at $3 / $15 per M = 3000 / 15000 nano-dollars per token:
-    //   412 × 3000  = 1,236,000
-    //    79 × 15000 = 1,185,000
-    //   total       = 2,421,000
+fn tool_use_stream_fixture_on_sonnet_5_5() {
+    // claude-sonnet-5-5 at $2 / $10 per M = 2000 / 10000 nano-dollars per token:
+    //   412 × 2000  =   824,000
+    //    79 × 10000 =   790,000
+    //   total       = 1,614,000
     let tap = tap(STREAM_TOOL_USE);
     let cost = PriceTable::shipped().cost(tap.model(), tap.usage(), &CostContext::LIST);
-    assert_eq!(cost, Some(2_421_000));
+    assert_eq!(cost, Some(1_614_000));
 }
 
 #[test]
@@ -112,6 +131,230 @@ fn thinking_stream_fixture_bills_thinking_as_output() {
     let tap = tap(STREAM_THINKING);
     let cost = PriceTable::shipped().cost(tap.model(), tap.usage(), &CostContext::LIST);
     assert_eq!(cost, Some(5_830_000));
+}
+
+// === the current models (anthropic-2026-12.md) ===
+
+#[test]
+fn one_request_per_current_model_priced_by_hand() {
+    // Each expected cost is Σ tokens × price over (input, 5m write, 1h write, cache read,
+    // output), the prices being the documented USD per million tokens × 1000, i.e. nano-dollars
+    // per token ($0.125/M = 125). Where anthropic-2026-12.md has no cache price, the derived
+    // rule's (1.25 × / 2 × / 0.1 × input) is used, as prices.toml says.
+    let table = PriceTable::shipped();
+    let check = |model: &str, usage: Usage, by_hand: u64| {
+        let by_hand = i64::try_from(by_hand).unwrap();
+        assert_eq!(
+            table.cost(Some(model), &usage, &CostContext::LIST),
+            Some(by_hand),
+            "{model}"
+        );
+    };
+
+    // claude-fable-5-2: $8 in, $40 out; caches not captured, derived: $10, $16, $0.80.
+    //   12,000,000 + 20,000,000 + 16,000,000 + 32,000,000 + 32,000,000 = 112,000,000 ($0.112)
+    check(
+        "claude-fable-5-2",
+        tokens(1_500, 2_000, 1_000, 40_000, 800),
+        1_500 * 8_000 + 2_000 * 10_000 + 1_000 * 16_000 + 40_000 * 800 + 800 * 40_000,
+    );
+    // claude-fable-5-1: $10 in, $50 out, read $0.25 (published); writes derived: $12.50, $20.
+    //   32,000,000 + 0 + 80,000,000 + 15,000,000 + 75,000,000 = 202,000,000
+    //   (at the old 0.1 × rule the 60,000 reads alone would be 60,000,000, not 15,000,000)
+    check(
+        "claude-fable-5-1",
+        tokens(3_200, 0, 4_000, 60_000, 1_500),
+        3_200 * 10_000 + 4_000 * 20_000 + 60_000 * 250 + 1_500 * 50_000,
+    );
+    // claude-opus-5-5: $4 in, $5 5m, $8 1h, $0.20 read, $20 out.
+    //   9,600,000 + 30,000,000 + 0 + 24,000,000 + 60,000,000 = 123,600,000
+    check(
+        "claude-opus-5-5",
+        tokens(2_400, 6_000, 0, 120_000, 3_000),
+        2_400 * 4_000 + 6_000 * 5_000 + 120_000 * 200 + 3_000 * 20_000,
+    );
+    // claude-sonnet-5-5: $2 in, $2.50 5m, $4 1h, $0.20 read, $10 out.
+    //   1,800,000 + 4,500,000 + 2,400,000 + 5,000,000 + 7,000,000 = 20,700,000
+    check(
+        "claude-sonnet-5-5",
+        tokens(900, 1_800, 600, 25_000, 700),
+        900 * 2_000 + 1_800 * 2_500 + 600 * 4_000 + 25_000 * 200 + 700 * 10_000,
+    );
+    // claude-haiku-5-5, prompt 20,000 + 30,000 + 50,000 = 100,000 tokens, not above 100k:
+    // $0.10 in, $0.125 5m, $0.50 out, read not captured, derived $0.01.
+    //   2,000,000 + 3,750,000 + 500,000 + 500,000 = 6,750,000
+    check(
+        "claude-haiku-5-5",
+        tokens(20_000, 30_000, 0, 50_000, 1_000),
+        20_000 * 100 + 30_000 * 125 + 50_000 * 10 + 1_000 * 500,
+    );
+    // claude-haiku-5-5, one more input token: 100,001 > 100k, so every token at $0.50 in,
+    // $2.50 out and the derived caches $0.625 / $1 / $0.05.
+    //   10,000,500 + 18,750,000 + 2,500,000 + 2,500,000 = 33,750,500
+    //   (pricing only the token past 100k higher would give 6,750,000 + 500 = 6,750,500)
+    check(
+        "claude-haiku-5-5",
+        tokens(20_001, 30_000, 0, 50_000, 1_000),
+        20_001 * 500 + 30_000 * 625 + 50_000 * 50 + 1_000 * 2_500,
+    );
+}
+
+#[test]
+fn haiku_5_5_is_priced_in_two_tiers_by_prompt_size() {
+    // anthropic-2026-12.md, × 1000: up to 100k 100 / 125 / 200 / (10 derived) / 500;
+    // above 500 / 2500 out with derived caches 625 / 1000 / 50.
+    assert_eq!(
+        PriceTable::shipped().pricing("claude-haiku-5-5"),
+        Some(&ModelPricing {
+            base: ModelPrice {
+                input: 100,
+                cache_write_5m: 125,
+                cache_write_1h: 200,
+                cache_read: 10,
+                output: 500,
+            },
+            long_prompt: Some(LongPrompt {
+                above_tokens: 100_000,
+                price: ModelPrice {
+                    input: 500,
+                    cache_write_5m: 625,
+                    cache_write_1h: 1_000,
+                    cache_read: 50,
+                    output: 2_500,
+                },
+            }),
+        })
+    );
+}
+
+#[test]
+fn cache_reads_and_writes_count_towards_the_prompt_size() {
+    let table = PriceTable::shipped();
+    // 1,000 uncached input + 99,001 cache reads = 100,001 prompt tokens: the upper tier,
+    // although the uncached input alone is far below 100k.
+    //   1,000 × 500 + 99,001 × 50 + 100 × 2,500 = 500,000 + 4,950,050 + 250,000 = 5,700,050
+    //   (the lower row would give 100,000 + 990,010 + 50,000 = 1,140,010)
+    let reads = tokens(1_000, 0, 0, 99_001, 100);
+    assert_eq!(
+        table.cost(Some("claude-haiku-5-5"), &reads, &CostContext::LIST),
+        Some(1_000 * 500 + 99_001 * 50 + 100 * 2_500)
+    );
+    // 1,000 input + 99,000 1-hour writes + 1 5-minute write = 100,001: upper tier.
+    //   1,000 × 500 + 1 × 625 + 99,000 × 1,000 = 500,000 + 625 + 99,000,000 = 99,500,625
+    let writes = tokens(1_000, 1, 99_000, 0, 0);
+    assert_eq!(
+        table.cost(Some("claude-haiku-5-5"), &writes, &CostContext::LIST),
+        Some(1_000 * 500 + 625 + 99_000 * 1_000)
+    );
+    // Output does not: 100,000 prompt tokens and 50,000 output stay in the lower tier.
+    //   100,000 × 100 + 50,000 × 500 = 10,000,000 + 25,000,000
+    let long_answer = tokens(100_000, 0, 0, 0, 50_000);
+    assert_eq!(
+        table.cost(Some("claude-haiku-5-5"), &long_answer, &CostContext::LIST),
+        Some(100_000 * 100 + 50_000 * 500)
+    );
+}
+
+// === US-only inference and fast mode ===
+
+#[test]
+fn us_only_inference_and_fast_mode_scale_every_class() {
+    // The claude-opus-5-5 request above lists at 123,600,000 nano-dollars.
+    let table = PriceTable::shipped();
+    let opus = tokens(2_400, 6_000, 0, 120_000, 3_000);
+    let list = 2_400 * 4_000 + 6_000 * 5_000 + 120_000 * 200 + 3_000 * 20_000;
+    assert_eq!(list, 123_600_000);
+    let cost = |geo, speed| {
+        let ctx = table.context_for(None, "claude-opus-5-5", false, geo, speed);
+        table.cost(Some("claude-opus-5-5"), &opus, &ctx)
+    };
+    assert_eq!(cost(InferenceGeo::Global, Speed::Standard), Some(list));
+    assert_eq!(cost(InferenceGeo::Unreported, Speed::Standard), Some(list));
+    assert_eq!(cost(InferenceGeo::Other, Speed::Standard), Some(list));
+    // US-only: × 1.1 = 135,960,000.
+    assert_eq!(
+        cost(InferenceGeo::Us, Speed::Standard),
+        Some(list * 11 / 10)
+    );
+    // Fast mode at the default × 2 = 247,200,000.
+    assert_eq!(cost(InferenceGeo::Global, Speed::Fast), Some(list * 2));
+    // Both: × 2.2 = 271,920,000.
+    assert_eq!(cost(InferenceGeo::Us, Speed::Fast), Some(list * 22 / 10));
+    // Batched as well: half of that, 135,960,000.
+    let batched = table.context_for(None, "claude-opus-5-5", true, InferenceGeo::Us, Speed::Fast);
+    assert_eq!(
+        table.cost(Some("claude-opus-5-5"), &opus, &batched),
+        Some(list * 22 / 10 / 2)
+    );
+}
+
+#[test]
+fn the_us_only_surcharge_is_rounded_once_with_the_rest() {
+    // One 5-minute write on claude-haiku-5-5 ($0.125/M = 125), US-only, client × 0.7:
+    //   exact: 125 × 1.1 × 0.7 = 96.25 → 96
+    //   rounding after the surcharge would give 137.5 → 138 × 0.7 = 96.6 → 97.
+    let table = table(r#"client-multipliers = { "team-a" = "0.7" }"#);
+    let ctx = table.context_for(
+        Some("team-a"),
+        "claude-haiku-5-5",
+        false,
+        InferenceGeo::Us,
+        Speed::Standard,
+    );
+    let one_write = tokens(0, 1, 0, 0, 0);
+    assert_eq!(
+        table.cost(Some("claude-haiku-5-5"), &one_write, &ctx),
+        Some(96)
+    );
+}
+
+#[test]
+fn the_fast_mode_multiplier_defaults_to_two_and_is_configurable() {
+    let speed_ppm = |table: &PriceTable, speed| {
+        table
+            .context_for(
+                None,
+                "claude-opus-5-5",
+                false,
+                InferenceGeo::Unreported,
+                speed,
+            )
+            .speed_multiplier_ppm
+    };
+    assert_eq!(speed_ppm(&PriceTable::shipped(), Speed::Fast), 2_000_000);
+    assert_eq!(speed_ppm(&PriceTable::default(), Speed::Fast), 2_000_000);
+    assert_eq!(speed_ppm(&PriceTable::shipped(), Speed::Standard), PPM);
+    let six = table(r#"fast-mode-multiplier = "6""#);
+    assert_eq!(speed_ppm(&six, Speed::Fast), 6_000_000);
+    assert_eq!(speed_ppm(&six, Speed::Standard), PPM);
+    // 10 output tokens of claude-opus-5-5 in fast mode at × 6: 10 × 20,000 × 6 = 1,200,000.
+    let ctx = six.context_for(
+        None,
+        "claude-opus-5-5",
+        false,
+        InferenceGeo::Unreported,
+        Speed::Fast,
+    );
+    assert_eq!(
+        six.cost(Some("claude-opus-5-5"), &usage(0, 0, 10), &ctx),
+        Some(10 * 20_000 * 6)
+    );
+    let err = override_error(r#"fast-mode-multiplier = "-2""#);
+    assert!(
+        matches!(
+            err,
+            Error::Multiplier {
+                reason: DecimalError::Negative,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with(r#"pricing.fast-mode-multiplier: "-2""#),
+        "{err}"
+    );
 }
 
 // === token classes ===
@@ -347,7 +590,7 @@ fn a_cost_too_large_for_i64_is_unknown() {
 fn an_unknown_or_missing_model_has_no_cost() {
     let table = PriceTable::shipped();
     let u = usage(100, 0, 100);
-    assert_eq!(table.price("gpt-4o"), None);
+    assert_eq!(table.pricing("gpt-4o"), None);
     assert_eq!(table.cost(Some("gpt-4o"), &u, &CostContext::LIST), None);
     assert_eq!(table.cost(None, &u, &CostContext::LIST), None);
 }
@@ -355,33 +598,33 @@ fn an_unknown_or_missing_model_has_no_cost() {
 #[test]
 fn dated_ids_resolve_to_their_model() {
     let table = table(r#"models."claude-opus-4-8" = { input = "7", output = "30" }"#);
-    let opus = table.price("claude-opus-4-8").copied();
+    let opus = row(&table, "claude-opus-4-8");
     assert_eq!(opus.map(|p| (p.input, p.output)), Some((7_000, 30_000)));
     // A snapshot the shipped file does not list still reaches the row by its date suffix.
-    assert_eq!(table.price("claude-opus-4-8-20260115").copied(), opus);
+    assert_eq!(row(&table, "claude-opus-4-8-20260115"), opus);
     // Not a date: seven digits, or a word.
-    assert_eq!(table.price("claude-opus-4-8-2026011"), None);
-    assert_eq!(table.price("claude-opus-4-8-latest"), None);
+    assert_eq!(table.pricing("claude-opus-4-8-2026011"), None);
+    assert_eq!(table.pricing("claude-opus-4-8-latest"), None);
 }
 
 #[test]
 fn listed_dated_ids_follow_an_override_of_their_model() {
-    let table = table(r#"models."claude-sonnet-4-5" = { input = "4", output = "20" }"#);
-    let dated = table.price("claude-sonnet-4-5-20250929").copied();
+    let table = table(r#"models."claude-haiku-4-5" = { input = "4", output = "20" }"#);
+    let dated = row(&table, "claude-haiku-4-5-20251001");
     assert_eq!(dated.map(|p| (p.input, p.output)), Some((4_000, 20_000)));
 }
 
 #[test]
 fn a_dated_id_can_be_priced_apart_from_its_model() {
-    let table = table(r#"models."claude-sonnet-4-5-20250929" = { input = "4", output = "20" }"#);
+    let table = table(r#"models."claude-haiku-4-5-20251001" = { input = "4", output = "20" }"#);
     assert_eq!(
-        table.price("claude-sonnet-4-5-20250929").map(|p| p.input),
+        row(&table, "claude-haiku-4-5-20251001").map(|p| p.input),
         Some(4_000)
     );
-    // pricing.md: Sonnet 4.5 input $3/M.
+    // pricing.md: Haiku 4.5 input $1/M.
     assert_eq!(
-        table.price("claude-sonnet-4-5").map(|p| p.input),
-        Some(3_000)
+        row(&table, "claude-haiku-4-5").map(|p| p.input),
+        Some(1_000)
     );
 }
 
@@ -445,8 +688,8 @@ fn an_override_replaces_the_whole_shipped_row() {
     // 5m 1.25 × 2500 = 3125, 1h 2 × 2500 = 5000, read 0.1 × 2500 = 250.
     let table = table(r#"models."claude-sonnet-4-6" = { input = "2.5", output = "12.5" }"#);
     assert_eq!(
-        table.price("claude-sonnet-4-6"),
-        Some(&ModelPrice {
+        row(&table, "claude-sonnet-4-6"),
+        Some(ModelPrice {
             input: 2_500,
             cache_write_5m: 3_125,
             cache_write_1h: 5_000,
@@ -488,8 +731,8 @@ fn cache_prices_not_given_are_derived_from_input() {
     // $3 input: 5m 3750, 1h 6000 derived; the given read $0.15 → 150 wins over 0.1 × 3000.
     let table = table(r#"models."claude-x" = { input = "3", output = "15", cache-read = "0.15" }"#);
     assert_eq!(
-        table.price("claude-x"),
-        Some(&ModelPrice {
+        row(&table, "claude-x"),
+        Some(ModelPrice {
             input: 3_000,
             cache_write_5m: 3_750,
             cache_write_1h: 6_000,
@@ -552,6 +795,128 @@ fn unknown_config_fields_are_refused() {
     assert!(toml::from_str::<PricingConfig>(r#"models."x" = { input = "1" }"#).is_err());
 }
 
+#[test]
+fn an_override_can_set_every_token_class() {
+    // $4.50 / $5.50 / $9 / $0.30 / $22 per M, none of them the derived ones.
+    let table = table(
+        r#"
+        [models."claude-opus-5-5"]
+        input = "4.50"
+        cache-write-5m = "5.50"
+        cache-write-1h = "9"
+        cache-read = "0.30"
+        output = "22"
+        "#,
+    );
+    assert_eq!(
+        row(&table, "claude-opus-5-5"),
+        Some(ModelPrice {
+            input: 4_500,
+            cache_write_5m: 5_500,
+            cache_write_1h: 9_000,
+            cache_read: 300,
+            output: 22_000,
+        })
+    );
+}
+
+#[test]
+fn an_override_can_give_a_model_a_long_prompt_tier() {
+    // Base $0.20 / $1 with derived caches 250 / 400 / 20; above 200k $0.40 / $2 with the
+    // read given ($0.03) and the writes derived from the tier's own input: 500 / 800.
+    let table = table(
+        r#"
+        [models."claude-haiku-5-5"]
+        input = "0.20"
+        output = "1"
+        [models."claude-haiku-5-5".long-prompt]
+        above-tokens = 200_000
+        input = "0.40"
+        output = "2"
+        cache-read = "0.03"
+        "#,
+    );
+    assert_eq!(
+        table.pricing("claude-haiku-5-5"),
+        Some(&ModelPricing {
+            base: ModelPrice {
+                input: 200,
+                cache_write_5m: 250,
+                cache_write_1h: 400,
+                cache_read: 20,
+                output: 1_000,
+            },
+            long_prompt: Some(LongPrompt {
+                above_tokens: 200_000,
+                price: ModelPrice {
+                    input: 400,
+                    cache_write_5m: 500,
+                    cache_write_1h: 800,
+                    cache_read: 30,
+                    output: 2_000,
+                },
+            }),
+        })
+    );
+    // The configured threshold, not the shipped 100k: 150,000 input tokens stay below it.
+    //   150,000 × 200 = 30,000,000 (at the upper row it would be 60,000,000)
+    assert_eq!(
+        table.cost(
+            Some("claude-haiku-5-5"),
+            &usage(150_000, 0, 0),
+            &CostContext::LIST
+        ),
+        Some(150_000 * 200)
+    );
+}
+
+#[test]
+fn an_override_without_a_tier_drops_the_shipped_one() {
+    // An entry replaces the whole row, tier included: 150,000 input at $0.10 = 15,000,000
+    // whatever the prompt size.
+    let table = table(r#"models."claude-haiku-5-5" = { input = "0.10", output = "0.50" }"#);
+    assert_eq!(
+        table.pricing("claude-haiku-5-5").map(|p| p.long_prompt),
+        Some(None)
+    );
+    assert_eq!(
+        table.cost(
+            Some("claude-haiku-5-5"),
+            &usage(150_000, 0, 0),
+            &CostContext::LIST
+        ),
+        Some(150_000 * 100)
+    );
+}
+
+#[test]
+fn tier_errors_name_the_field() {
+    let err = override_error(
+        r#"models."claude-x" = { input = "1", output = "5", long-prompt = { above-tokens = 10, input = "0.0001", output = "1" } }"#,
+    );
+    assert!(
+        err.to_string()
+            .starts_with(r#"pricing.models."claude-x".long-prompt.input: "0.0001""#),
+        "{err}"
+    );
+    // A tier whose derived 5-minute write is not whole (1.25 × 0.25 $/M = 312.5).
+    let err = override_error(
+        r#"models."claude-x" = { input = "1", output = "5", long-prompt = { above-tokens = 10, input = "0.25", output = "1" } }"#,
+    );
+    assert!(
+        err.to_string()
+            .starts_with(r#"pricing.models."claude-x".long-prompt.cache-write-5m: "#),
+        "{err}"
+    );
+    // The threshold is required, and unknown fields are refused as elsewhere.
+    for text in [
+        r#"models."x" = { input = "1", output = "5", long-prompt = { input = "2", output = "9" } }"#,
+        r#"models."x" = { input = "1", output = "5", long-prompt = { above-tokens = 1, input = "2", output = "9", above = 3 } }"#,
+    ] {
+        assert!(toml::from_str::<PricingConfig>(text).is_err(), "{text}");
+    }
+}
+
 // === decimals ===
 
 #[test]
@@ -599,13 +964,13 @@ fn toml_numbers_convert_as_written() {
         "#,
     );
     assert_eq!(
-        table.price("a").map(|p| (p.input, p.output)),
+        row(&table, "a").map(|p| (p.input, p.output)),
         Some((3_000, 15_000))
     );
     // 1h derived: 2 × 125 = 250.
     assert_eq!(
-        table.price("b"),
-        Some(&ModelPrice {
+        row(&table, "b"),
+        Some(ModelPrice {
             input: 125,
             cache_write_5m: 157,
             cache_write_1h: 250,
@@ -630,9 +995,17 @@ fn toml_numbers_convert_as_written() {
 
 #[test]
 fn shipped_prices_match_pricing_md() {
-    // (id, input, 5m write, 1h write, read, output) in nano-dollars per token, copied from
-    // pricing.md §1 ($/M × 1000).
+    // (id, input, 5m write, 1h write, read, output) in nano-dollars per token ($/M × 1000),
+    // copied from anthropic-2026-12.md for the models released since September 2026 (cache
+    // prices it does not give derived by the rule, marked) and from pricing.md §1 for the
+    // others. claude-haiku-5-5 has two rows: see haiku_5_5_is_priced_in_two_tiers_by_prompt_size.
     let expected: &[(&str, [u64; 5])] = &[
+        // caches derived: 1.25 × 8000, 2 × 8000, 0.1 × 8000
+        ("claude-fable-5-2", [8_000, 10_000, 16_000, 800, 40_000]),
+        // writes derived, read published
+        ("claude-fable-5-1", [10_000, 12_500, 20_000, 250, 50_000]),
+        ("claude-opus-5-5", [4_000, 5_000, 8_000, 200, 20_000]),
+        ("claude-sonnet-5-5", [2_000, 2_500, 4_000, 200, 10_000]),
         ("claude-fable-5", [10_000, 12_500, 20_000, 1_000, 50_000]),
         ("claude-mythos-5", [10_000, 12_500, 20_000, 1_000, 50_000]),
         ("claude-opus-5", [5_000, 6_250, 10_000, 500, 25_000]),
@@ -688,7 +1061,7 @@ fn shipped_prices_match_pricing_md() {
             cache_read: *cache_read,
             output: *output,
         };
-        assert_eq!(table.price(id), Some(&want), "{id}");
+        assert_eq!(row(&table, id), Some(want), "{id}");
     }
 }
 
@@ -737,6 +1110,6 @@ fn an_empty_table_prices_only_what_config_lists() {
             r#"models."claude-x" = { input = "1", output = "5" }"#,
         ))
         .expect("valid config");
-    assert_eq!(table.price("claude-haiku-4-5"), None);
-    assert_eq!(table.price("claude-x").map(|p| p.cache_read), Some(100));
+    assert_eq!(table.pricing("claude-haiku-4-5"), None);
+    assert_eq!(row(&table, "claude-x").map(|p| p.cache_read), Some(100));
 }

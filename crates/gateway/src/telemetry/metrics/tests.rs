@@ -66,7 +66,7 @@ fn model_labels(scrape: &Scrape) -> Vec<String> {
     models
 }
 
-const SONNET: &str = "claude-sonnet-4-5-20250929";
+const SONNET: &str = "claude-sonnet-5-5";
 
 #[test]
 fn counts_requests_tokens_and_cost_by_model() {
