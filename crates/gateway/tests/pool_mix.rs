@@ -318,3 +318,67 @@ async fn an_exhausted_pool_answers_with_advice_and_calls_nobody() {
     assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_subscription_account_shows_its_windows_and_a_spent_window_cools_it_until_its_reset() {
+    use keyloop_mock::{Subscription, Window};
+    let oauth = key("oauth-max").with_subscription(Subscription {
+        five_hour: 1_000,
+        seven_day: 10_000,
+        seven_day_opus: Some(1_000),
+        ..Subscription::default()
+    });
+    let h = Harness::start(Options {
+        keys: vec![oauth, key("beta")],
+        ..Options::default()
+    })
+    .await;
+    h.mock
+        .set_window_utilization("oauth-max", Window::FiveHour, 0.5);
+    while h.mock.call_count("oauth-max") == 0 {
+        assert_eq!(h.message(false).send().await.unwrap().status(), 200);
+    }
+    let status = h.status().await;
+    let card = status["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "oauth-max")
+        .unwrap()
+        .clone();
+    let sub = &card["ratelimit"]["subscription"];
+    assert_eq!(sub["status"], "allowed", "{card}");
+    let five = sub["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "five_hour")
+        .unwrap();
+    assert!(five["utilization"].as_f64().unwrap() >= 0.5, "{five}");
+    assert!(card["organization"].as_str().is_some_and(|o| !o.is_empty()));
+
+    // The Opus window spent: the account keeps serving Sonnet, and Opus goes to beta.
+    h.mock
+        .set_window_utilization("oauth-max", Window::SevenDayOpus, 1.0);
+    let ask = |model: &str| {
+        h.post("/v1/messages").json(&json!({
+            "model": model,
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": "Hi"}],
+        }))
+    };
+    for _ in 0..4 {
+        assert_eq!(ask("claude-opus-5-5").send().await.unwrap().status(), 200);
+    }
+    assert_eq!(h.state_of("oauth-max").await, "active", "not quarantined");
+    h.mock.reset_calls();
+    for _ in 0..4 {
+        assert_eq!(ask("claude-opus-5-5").send().await.unwrap().status(), 200);
+    }
+    assert_eq!(h.mock.call_count("oauth-max"), 0, "held out for Opus");
+    for _ in 0..4 {
+        assert_eq!(ask("claude-sonnet-5-5").send().await.unwrap().status(), 200);
+    }
+    assert!(h.mock.call_count("oauth-max") >= 1, "still serving Sonnet");
+    h.shutdown().await;
+}

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::EdgeState;
 use crate::pool::KeyView;
-use crate::types::{LimitWindow, RateLimitSnapshot, now_ms};
+use crate::types::{LimitWindow, RateLimitSnapshot, Subscription, WindowStatus, now_ms};
 
 /// `HEAD /` is how Claude Code checks the base URL before its first call.
 pub async fn root() -> Json<serde_json::Value> {
@@ -63,6 +63,19 @@ struct CredentialStatus {
     errors: u64,
     last_outcome: Option<&'static str>,
     ratelimit: Option<RateLimitView>,
+    /// The organisation the credential counts as (the operator's group, else the provider's).
+    organization: Option<String>,
+    /// Models the credential is held out for while it serves others.
+    holds: Vec<HoldStatus>,
+    /// Recent success rate, 0–1.
+    success_rate: f64,
+}
+
+#[derive(Serialize)]
+struct HoldStatus {
+    models: String,
+    until_ms: i64,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -71,7 +84,47 @@ struct RateLimitView {
     tokens: Option<WindowView>,
     input_tokens: Option<WindowView>,
     output_tokens: Option<WindowView>,
+    /// A subscription account's windows.
+    subscription: Option<SubscriptionView>,
     taken_ms: i64,
+}
+
+#[derive(Serialize)]
+struct SubscriptionView {
+    status: Option<&'static str>,
+    /// The window that binds (`five_hour`, `seven_day`, …).
+    binding: Option<&'static str>,
+    reset_ms: Option<i64>,
+    windows: Vec<UsageWindowView>,
+    overage_status: Option<&'static str>,
+    overage_in_use: bool,
+}
+
+#[derive(Serialize)]
+struct UsageWindowView {
+    name: &'static str,
+    status: Option<&'static str>,
+    utilization: Option<f64>,
+    reset_ms: Option<i64>,
+}
+
+fn subscription(s: &Subscription) -> SubscriptionView {
+    SubscriptionView {
+        status: s.status.map(WindowStatus::as_str),
+        binding: s.binding.map(|w| w.claim()),
+        reset_ms: s.reset_ms,
+        windows: s
+            .windows()
+            .map(|(name, w)| UsageWindowView {
+                name: name.claim(),
+                status: w.status.map(WindowStatus::as_str),
+                utilization: w.utilization,
+                reset_ms: w.reset_ms,
+            })
+            .collect(),
+        overage_status: s.overage.and_then(|o| o.status).map(WindowStatus::as_str),
+        overage_in_use: s.overage.is_some_and(|o| o.in_use),
+    }
 }
 
 #[derive(Serialize)]
@@ -95,6 +148,7 @@ fn ratelimit(s: RateLimitSnapshot) -> RateLimitView {
         tokens: window(s.tokens),
         input_tokens: window(s.input_tokens),
         output_tokens: window(s.output_tokens),
+        subscription: s.subscription.as_ref().map(subscription),
         taken_ms: s.taken_ms,
     }
 }
@@ -122,6 +176,17 @@ fn credential(view: KeyView, now: i64) -> CredentialStatus {
         errors: view.errors,
         last_outcome: view.last_outcome.map(|o| o.as_str()),
         ratelimit: view.last_ratelimit.map(ratelimit),
+        organization: view.organization,
+        holds: view
+            .holds
+            .into_iter()
+            .map(|h| HoldStatus {
+                models: h.models,
+                until_ms: h.until,
+                reason: h.reason,
+            })
+            .collect(),
+        success_rate: view.success_rate,
     }
 }
 
