@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The import rules of STYLE.md, checked by grep until a boundary is worth a crate:
+# The import rules between rooms (docs/architecture.md), checked by grep until a boundary is worth a crate:
 # domain rooms use no framework or driver, wire does no I/O, edge never touches the store,
 # and only the composition root (and the CLI through it) names a store backend.
 set -uo pipefail

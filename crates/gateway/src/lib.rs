@@ -1,6 +1,6 @@
 //! keyloop turns a pool of upstream LLM credentials into one endpoint.
 //!
-//! The way of one request (see `DESIGN.md`):
+//! The way of one request (see `docs/architecture.md`):
 //! `edge` takes it in (auth, body limit, JSON check) and builds a `relay::RequestCtx`;
 //! `relay` asks the `pool` for a credential (`acquire`), calls the provider through
 //! `providers`, classifies the answer once (`relay::outcome`) and `report`s it back to the pool,

@@ -1,7 +1,7 @@
 //! A faithful simulated Anthropic API: keyloop's test double, the upstream behind
 //! `keyloop demo`, and the target of its benchmarks.
 //!
-//! It speaks the wire protocol of `shared/protocol/anthropic-messages.md` over real HTTP
+//! It speaks Anthropic's wire protocol over real HTTP
 //! (HTTP/1.1 and h2c): Messages (JSON and SSE), count_tokens, Models, Message Batches
 //! (scoped per key), legacy Complete; API-key and OAuth authentication; the full
 //! `anthropic-ratelimit-*` header set from per-key token buckets. It serves the models the
