@@ -356,6 +356,26 @@ async fn a_subscription_account_shows_its_windows_and_a_spent_window_cools_it_un
         .unwrap();
     assert!(five["utilization"].as_f64().unwrap() >= 0.5, "{five}");
     assert!(card["organization"].as_str().is_some_and(|o| !o.is_empty()));
+    // The panel's view (the admin API) carries the same windows.
+    let listed = h.admin_get("/credentials").await;
+    let admin_card = listed["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "oauth-max")
+        .unwrap()
+        .clone();
+    assert_eq!(admin_card["organization"], card["organization"]);
+    let names: Vec<&str> = admin_card["subscription"]["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"five_hour") && names.contains(&"seven_day_opus"),
+        "{names:?}"
+    );
 
     // The Opus window spent: the account keeps serving Sonnet, and Opus goes to beta.
     h.mock

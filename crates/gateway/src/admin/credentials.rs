@@ -16,7 +16,9 @@ use super::error::{ApiError, ApiResult, BytesBody, ErrorBody, JsonBody, QueryPar
 use crate::keyring::{self, NewKey};
 use crate::pool::{KeyView, ProbeRefused};
 use crate::store::KeyRow;
-use crate::types::{EpochMs, KeyId, KeyKind, LimitWindow, Secret, now_ms};
+use crate::types::{
+    EpochMs, KeyId, KeyKind, LimitWindow, Secret, Subscription, WindowName, WindowStatus, now_ms,
+};
 
 /// One credential, masked. See docs/admin-api.md.
 #[derive(Serialize, ToSchema, Clone, Debug)]
@@ -50,6 +52,51 @@ pub struct CredentialView {
     pub ratelimit: Option<RateLimitView>,
     pub last_transition_at: Option<EpochMs>,
     pub created_at: Option<EpochMs>,
+    /// The organisation the credential counts as: its group if set, else the
+    /// `anthropic-organization-id` the provider reported.
+    pub organization: Option<String>,
+    /// The organisation the provider reported (null until the first answer).
+    pub organization_reported: Option<String>,
+    /// Models the credential is held out for while it serves others.
+    pub holds: Vec<HoldView>,
+    /// Recent success rate, 0–1.
+    pub success_rate: f64,
+    /// A subscription (OAuth) account's usage windows; null for API keys.
+    pub subscription: Option<SubscriptionView>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct HoldView {
+    /// A model id, or a family such as "opus models".
+    pub models: String,
+    pub until: EpochMs,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct SubscriptionView {
+    /// `allowed`, `allowed_warning` or `rejected`.
+    pub status: Option<&'static str>,
+    /// The window that binds: `five_hour`, `seven_day`, `seven_day_opus`, …
+    pub binding: Option<&'static str>,
+    pub reset_at: Option<EpochMs>,
+    pub windows: Vec<UsageWindowView>,
+    pub overage_status: Option<&'static str>,
+    pub overage_in_use: bool,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct UsageWindowView {
+    /// `five_hour`, `seven_day`, `seven_day_opus`, `seven_day_sonnet`,
+    /// `seven_day_overage_included`.
+    pub name: &'static str,
+    pub status: Option<&'static str>,
+    /// Share used, 0–1.
+    pub utilization: Option<f64>,
+    pub reset_at: Option<EpochMs>,
+    /// When the window will be spent at the rate seen in its current period; null when it
+    /// will not be spent before it resets.
+    pub spent_at: Option<EpochMs>,
 }
 
 #[derive(Serialize, ToSchema, Clone, Debug)]
@@ -131,6 +178,42 @@ pub fn view(v: &KeyView, row: Option<&KeyRow>) -> CredentialView {
         }),
         last_transition_at: v.last_transition_at,
         created_at: row.map(|r| r.created_at),
+        organization: v.organization.clone(),
+        organization_reported: v.organization_learned.clone(),
+        holds: v
+            .holds
+            .iter()
+            .map(|h| HoldView {
+                models: h.models.clone(),
+                until: h.until,
+                reason: h.reason.clone(),
+            })
+            .collect(),
+        success_rate: v.success_rate,
+        subscription: v
+            .last_ratelimit
+            .and_then(|r| r.subscription)
+            .map(|s| subscription(&s, &v.spent_at)),
+    }
+}
+
+fn subscription(s: &Subscription, spent_at: &[(WindowName, EpochMs)]) -> SubscriptionView {
+    SubscriptionView {
+        status: s.status.map(WindowStatus::as_str),
+        binding: s.binding.map(WindowName::claim),
+        reset_at: s.reset_ms,
+        windows: s
+            .windows()
+            .map(|(name, w)| UsageWindowView {
+                name: name.claim(),
+                status: w.status.map(WindowStatus::as_str),
+                utilization: w.utilization,
+                reset_at: w.reset_ms,
+                spent_at: spent_at.iter().find(|(n, _)| *n == name).map(|(_, at)| *at),
+            })
+            .collect(),
+        overage_status: s.overage.and_then(|o| o.status).map(WindowStatus::as_str),
+        overage_in_use: s.overage.is_some_and(|o| o.in_use),
     }
 }
 

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use super::EdgeState;
 use crate::pool::KeyView;
-use crate::types::{LimitWindow, RateLimitSnapshot, Subscription, WindowStatus, now_ms};
+use crate::types::{
+    LimitWindow, RateLimitSnapshot, Subscription, WindowName, WindowStatus, now_ms,
+};
 
 /// `HEAD /` is how Claude Code checks the base URL before its first call.
 pub async fn root() -> Json<serde_json::Value> {
@@ -106,9 +108,11 @@ struct UsageWindowView {
     status: Option<&'static str>,
     utilization: Option<f64>,
     reset_ms: Option<i64>,
+    /// When the window will be spent at the current rate (null: not before its reset).
+    spent_at_ms: Option<i64>,
 }
 
-fn subscription(s: &Subscription) -> SubscriptionView {
+fn subscription(s: &Subscription, spent_at: &[(WindowName, i64)]) -> SubscriptionView {
     SubscriptionView {
         status: s.status.map(WindowStatus::as_str),
         binding: s.binding.map(|w| w.claim()),
@@ -120,6 +124,7 @@ fn subscription(s: &Subscription) -> SubscriptionView {
                 status: w.status.map(WindowStatus::as_str),
                 utilization: w.utilization,
                 reset_ms: w.reset_ms,
+                spent_at_ms: spent_at.iter().find(|(n, _)| *n == name).map(|(_, at)| *at),
             })
             .collect(),
         overage_status: s.overage.and_then(|o| o.status).map(WindowStatus::as_str),
@@ -142,13 +147,16 @@ fn window(w: Option<LimitWindow>) -> Option<WindowView> {
     })
 }
 
-fn ratelimit(s: RateLimitSnapshot) -> RateLimitView {
+fn ratelimit(s: RateLimitSnapshot, spent_at: &[(WindowName, i64)]) -> RateLimitView {
     RateLimitView {
         requests: window(s.requests),
         tokens: window(s.tokens),
         input_tokens: window(s.input_tokens),
         output_tokens: window(s.output_tokens),
-        subscription: s.subscription.as_ref().map(subscription),
+        subscription: s
+            .subscription
+            .as_ref()
+            .map(|sub| subscription(sub, spent_at)),
         taken_ms: s.taken_ms,
     }
 }
@@ -175,7 +183,7 @@ fn credential(view: KeyView, now: i64) -> CredentialStatus {
         requests: view.requests,
         errors: view.errors,
         last_outcome: view.last_outcome.map(|o| o.as_str()),
-        ratelimit: view.last_ratelimit.map(ratelimit),
+        ratelimit: view.last_ratelimit.map(|r| ratelimit(r, &view.spent_at)),
         organization: view.organization,
         holds: view
             .holds

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::caps::{Caps, Used};
 use super::config::Config;
+use super::forecast::Trends;
 use super::holds::Holds;
 use super::reliability::Reliability;
 use super::state::{Health, Machine, Policy};
@@ -46,6 +47,8 @@ pub(super) struct Key {
     /// Models this key is held out for, while it serves others.
     pub holds: Holds,
     pub reliability: Reliability,
+    /// Subscription windows' first readings in their current period.
+    pub trends: Trends,
     /// Distinguishes this key from an earlier one with the same id (removed, then added
     /// again), so a late report of an old lease does not land on the new key.
     pub incarnation: u64,
@@ -83,6 +86,7 @@ impl Key {
             credits_expire_at: spec.credits_expire_at,
             holds: Holds::default(),
             reliability: Reliability::default(),
+            trends: Trends::default(),
             incarnation,
             in_flight: Arc::new(AtomicU32::new(0)),
             probe: Arc::new(AtomicU64::new(0)),
@@ -232,6 +236,19 @@ impl Key {
             used_today: self.used.today(),
             credits_expire_at: self.credits_expire_at,
             success_rate: self.reliability.success,
+            spent_at: self
+                .stats
+                .last_ratelimit
+                .and_then(|r| r.subscription)
+                .map(|sub| {
+                    sub.windows()
+                        .filter_map(|(name, w)| {
+                            let at = self.trends.spent_at(name, w.utilization?, now)?;
+                            Some((name, at))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }

@@ -22,6 +22,7 @@ mod affinity;
 mod caps;
 mod config;
 mod cooldown;
+mod forecast;
 mod holds;
 mod key;
 mod lease;
@@ -237,6 +238,9 @@ pub struct KeyView {
     pub credits_expire_at: Option<EpochMs>,
     /// Recent success rate, 0.0–1.0.
     pub success_rate: f64,
+    /// For each subscription window filling up: when it will be spent at the current rate
+    /// (only those that will be spent before their reset).
+    pub spent_at: Vec<(crate::types::WindowName, EpochMs)>,
 }
 
 /// A per-model hold, for `/status` and the panel.
@@ -538,6 +542,9 @@ impl KeyPool {
         }
         if let Some(snapshot) = outcome.ratelimit {
             key.stats.last_ratelimit = Some(snapshot);
+            if let Some(subscription) = &snapshot.subscription {
+                key.trends.observe(subscription, now);
+            }
             hold_spent_windows(key, &snapshot, now);
         }
         hold_scoped(key, outcome, model, now);
