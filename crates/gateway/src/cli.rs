@@ -138,6 +138,15 @@ struct AddKey {
     /// Add it disabled.
     #[arg(long)]
     disabled: bool,
+    /// Requests per second this credential may take (burst limit).
+    #[arg(long)]
+    rps: Option<u32>,
+    /// Requests per UTC day.
+    #[arg(long)]
+    daily_requests: Option<u64>,
+    /// Tokens per UTC day.
+    #[arg(long)]
+    daily_tokens: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -319,6 +328,13 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<ExitCode> 
                     max_concurrent: add.max_concurrent,
                     group: add.group,
                     enabled: !add.disabled,
+                    caps: crate::pool::Caps {
+                        rps: add.rps.filter(|n| *n > 0),
+                        daily_requests: add.daily_requests.filter(|n| *n > 0),
+                        daily_tokens: add.daily_tokens.filter(|n| *n > 0),
+                    },
+                    credits_expire_at: None,
+                    oauth: None,
                 },
                 "cli",
             )

@@ -13,8 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::Admin;
 use super::auth::Actor;
 use super::error::{ApiError, ApiResult, BytesBody, ErrorBody, JsonBody, QueryParams};
+use crate::config::OAuthGrant;
 use crate::keyring::{self, NewKey};
-use crate::pool::{KeyView, ProbeRefused};
+use crate::pool::{Caps, KeyView, ProbeRefused};
 use crate::store::KeyRow;
 use crate::types::{
     EpochMs, KeyId, KeyKind, LimitWindow, Secret, Subscription, WindowName, WindowStatus, now_ms,
@@ -63,6 +64,18 @@ pub struct CredentialView {
     pub success_rate: f64,
     /// A subscription (OAuth) account's usage windows; null for API keys.
     pub subscription: Option<SubscriptionView>,
+    /// Burst limit, requests per second.
+    pub rps: Option<u32>,
+    pub daily_requests: Option<u64>,
+    pub daily_tokens: Option<u64>,
+    /// Requests and tokens counted today (UTC) against the daily quotas.
+    pub requests_today: u64,
+    pub tokens_today: u64,
+    pub credits_expire_at: Option<EpochMs>,
+    /// Whether the credential carries a refresh token (OAuth), and when its access token
+    /// expires.
+    pub refreshable: bool,
+    pub token_expires_at: Option<EpochMs>,
 }
 
 #[derive(Serialize, ToSchema, Clone, Debug)]
@@ -194,6 +207,14 @@ pub fn view(v: &KeyView, row: Option<&KeyRow>) -> CredentialView {
             .last_ratelimit
             .and_then(|r| r.subscription)
             .map(|s| subscription(&s, &v.spent_at)),
+        rps: v.caps.rps,
+        daily_requests: v.caps.daily_requests,
+        daily_tokens: v.caps.daily_tokens,
+        requests_today: v.used_today.0,
+        tokens_today: v.used_today.1,
+        credits_expire_at: v.credits_expire_at,
+        refreshable: row.is_some_and(|r| r.refresh_sealed.is_some()),
+        token_expires_at: row.and_then(|r| r.token_expires_at),
     }
 }
 
@@ -278,6 +299,31 @@ pub struct NewCredential {
     pub max_concurrent: Option<u32>,
     pub group: Option<String>,
     pub enabled: Option<bool>,
+    /// Requests per second (burst limit).
+    pub rps: Option<u32>,
+    /// Requests per UTC day.
+    pub daily_requests: Option<u64>,
+    /// Tokens per UTC day.
+    pub daily_tokens: Option<u64>,
+    /// When the prepaid credits expire (epoch ms).
+    pub credits_expire_at: Option<EpochMs>,
+    /// An OAuth credential's refresh token: the access token is then kept fresh.
+    pub refresh_token: Option<String>,
+    /// When the OAuth access token expires (epoch ms).
+    pub token_expires_at: Option<EpochMs>,
+}
+
+fn check_caps(rps: Option<u32>, requests: Option<u64>, tokens: Option<u64>) -> ApiResult<Caps> {
+    if rps == Some(0) || requests == Some(0) || tokens == Some(0) {
+        return Err(ApiError::invalid(
+            "rps, daily_requests and daily_tokens must be at least 1 (leave them out for no cap)",
+        ));
+    }
+    Ok(Caps {
+        rps,
+        daily_requests: requests,
+        daily_tokens: tokens,
+    })
 }
 
 pub fn check_name(name: &str) -> ApiResult<String> {
@@ -339,6 +385,18 @@ pub async fn add(
         max_concurrent: body.max_concurrent,
         group: check_group(body.group)?,
         enabled: body.enabled.unwrap_or(true),
+        caps: check_caps(body.rps, body.daily_requests, body.daily_tokens)?,
+        credits_expire_at: body.credits_expire_at,
+        oauth: body
+            .refresh_token
+            .as_deref()
+            .map(|token| {
+                Ok::<_, ApiError>(OAuthGrant {
+                    refresh_token: check_secret(token)?,
+                    expires_at: body.token_expires_at,
+                })
+            })
+            .transpose()?,
     };
     let _changing = admin.changes.lock().await;
     let row = keyring::add(admin.store.as_ref(), &admin.vault, &key, "admin").await?;
@@ -373,6 +431,22 @@ pub struct CredentialEdit {
     #[schema(value_type = Option<String>)]
     pub group: Option<Option<String>>,
     pub enabled: Option<bool>,
+    /// `null` removes the burst limit.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub rps: Option<Option<u32>>,
+    /// `null` removes the daily request quota.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<u64>)]
+    pub daily_requests: Option<Option<u64>>,
+    /// `null` removes the daily token quota.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<u64>)]
+    pub daily_tokens: Option<Option<u64>>,
+    /// `null` forgets the credits' expiry.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub credits_expire_at: Option<Option<EpochMs>>,
 }
 
 /// Changes a credential. Its health, counters and open requests are kept; a new secret for a
@@ -396,7 +470,11 @@ pub async fn edit(
         || body.priority.is_some()
         || body.weight.is_some()
         || body.max_concurrent.is_some()
-        || body.group.is_some();
+        || body.group.is_some()
+        || body.rps.is_some()
+        || body.daily_requests.is_some()
+        || body.daily_tokens.is_some()
+        || body.credits_expire_at.is_some();
     if row.source == "config" && tuning {
         return Err(ApiError::conflict(format!(
             "credential {:?} is declared in the config file: change it there (only enabling \
@@ -431,6 +509,22 @@ pub async fn edit(
     if let Some(group) = body.group {
         row.group_label = check_group(group)?;
         changed.push("group");
+    }
+    if body.rps.is_some() || body.daily_requests.is_some() || body.daily_tokens.is_some() {
+        let current = keyring::caps(&row);
+        let caps = check_caps(
+            body.rps.unwrap_or(current.rps),
+            body.daily_requests.unwrap_or(current.daily_requests),
+            body.daily_tokens.unwrap_or(current.daily_tokens),
+        )?;
+        row.rps = caps.rps.map(i64::from);
+        row.daily_requests = caps.daily_requests.and_then(|n| i64::try_from(n).ok());
+        row.daily_tokens = caps.daily_tokens.and_then(|n| i64::try_from(n).ok());
+        changed.push("caps");
+    }
+    if let Some(expiry) = body.credits_expire_at {
+        row.credits_expire_at = expiry;
+        changed.push("credits_expire_at");
     }
     if let Some(enabled) = body.enabled {
         // The switch has its own statement: a tuning edit never writes `enabled` back.

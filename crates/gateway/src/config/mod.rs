@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::accounting::PriceTable;
 use crate::accounting::recorder;
-use crate::pool;
-use crate::types::{KeyKind, Secret};
+use crate::pool::{self, Caps};
+use crate::types::{EpochMs, KeyKind, Secret};
 pub use raw::RawConfig;
 
 /// A shorter admin token is too easy to guess.
@@ -94,6 +94,29 @@ pub struct KeyConfig {
     pub max_concurrent: Option<u32>,
     pub group: Option<String>,
     pub enabled: bool,
+    pub caps: Caps,
+    pub credits_expire_at: Option<EpochMs>,
+    pub oauth: Option<OAuthGrant>,
+}
+
+/// What keeps an OAuth credential's access token fresh.
+#[derive(Clone, Debug)]
+pub struct OAuthGrant {
+    pub refresh_token: Secret<String>,
+    /// When the access token expires; None when unknown (it is refreshed on its first 401).
+    pub expires_at: Option<EpochMs>,
+}
+
+/// A date (`2027-01-31`, midnight UTC) or an RFC 3339 time, as epoch milliseconds.
+fn moment(value: &str) -> Option<EpochMs> {
+    let value = value.trim();
+    if let Ok(t) = value.parse::<jiff::Timestamp>() {
+        return Some(t.as_millisecond());
+    }
+    let date: jiff::civil::Date = value.parse().ok()?;
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp().as_millisecond())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +314,47 @@ impl Config {
                     "must be at least 1 (leave it out for no cap)",
                 ));
             }
+            if key.rps == Some(0) || key.daily_requests == Some(0) || key.daily_tokens == Some(0) {
+                return Err(invalid(
+                    format!("{field}.rps / daily-requests / daily-tokens"),
+                    "must be at least 1 (leave it out for no cap)",
+                ));
+            }
+            let credits_expire_at = key
+                .credits_expire
+                .as_deref()
+                .map(|v| {
+                    moment(v).ok_or_else(|| {
+                        invalid(
+                            format!("{field}.credits-expire"),
+                            format!("expected a date (2027-01-31) or an RFC 3339 time, got {v:?}"),
+                        )
+                    })
+                })
+                .transpose()?;
+            let oauth = match key.refresh_token.as_deref() {
+                None => None,
+                Some(reference) => {
+                    let refresh_token = resolve_secret(reference, env)
+                        .map_err(|m| invalid(format!("{field}.refresh-token"), m))?;
+                    let expires_at = key
+                        .token_expires
+                        .as_deref()
+                        .map(|v| {
+                            moment(v).ok_or_else(|| {
+                                invalid(
+                                    format!("{field}.token-expires"),
+                                    format!("expected an RFC 3339 time, got {v:?}"),
+                                )
+                            })
+                        })
+                        .transpose()?;
+                    Some(OAuthGrant {
+                        refresh_token: Secret::new(refresh_token),
+                        expires_at,
+                    })
+                }
+            };
             keys.push(KeyConfig {
                 name: key.name,
                 secret: Secret::new(secret),
@@ -300,6 +364,13 @@ impl Config {
                 max_concurrent: key.max_concurrent,
                 group: key.group,
                 enabled: key.enabled,
+                caps: Caps {
+                    rps: key.rps,
+                    daily_requests: key.daily_requests,
+                    daily_tokens: key.daily_tokens,
+                },
+                credits_expire_at,
+                oauth,
             });
         }
         let admin_listen = raw

@@ -207,10 +207,25 @@ pub struct RawKey {
     pub weight: u32,
     /// Most requests in flight on this credential at once.
     pub max_concurrent: Option<u32>,
-    /// Free label, e.g. the organisation the credential bills to.
+    /// Free label, e.g. the organisation the credential bills to. When set it overrides the
+    /// organisation the provider reports.
     pub group: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Requests per second this credential may take (burst limit).
+    pub rps: Option<u32>,
+    /// Requests per UTC day.
+    pub daily_requests: Option<u64>,
+    /// Tokens (input, cache and output) per UTC day.
+    pub daily_tokens: Option<u64>,
+    /// When the credential's prepaid credits expire (`2027-01-31` or an RFC 3339 time): among
+    /// equally good credentials the one expiring first is used first.
+    pub credits_expire: Option<String>,
+    /// An OAuth credential's refresh token (`env:VARIABLE` recommended): the access token (the
+    /// secret) is then refreshed before it expires and on a `token_expired` answer.
+    pub refresh_token: Option<String>,
+    /// When the OAuth access token expires (RFC 3339); unknown: refreshed on its first 401.
+    pub token_expires: Option<String>,
 }
 
 fn one() -> u32 {

@@ -117,3 +117,44 @@ fn key_secret_from_env_and_kind_detected() {
     assert_eq!(config.keys[1].kind, KeyKind::ApiKey);
     assert!(!format!("{:?}", config.keys[0]).contains("xyz"));
 }
+
+#[test]
+fn a_credential_declares_its_caps_credit_expiry_and_oauth_grant() {
+    let config = load_str(
+        r#"
+[[keys]]
+name = "max"
+secret = "env:ACCESS"
+rps = 5
+daily-requests = 1000
+daily-tokens = 2000000
+credits-expire = "2027-01-31"
+refresh-token = "env:REFRESH"
+token-expires = "2026-12-04T20:00:00Z"
+"#,
+        &[
+            ("ACCESS", "sk-ant-oat01-access"),
+            ("REFRESH", "sk-ant-ort01-refresh"),
+        ],
+    )
+    .unwrap();
+    let key = &config.keys[0];
+    assert_eq!(key.caps.rps, Some(5));
+    assert_eq!(key.caps.daily_requests, Some(1000));
+    assert_eq!(key.caps.daily_tokens, Some(2_000_000));
+    // 2027-01-31T00:00:00Z
+    assert_eq!(key.credits_expire_at, Some(1_801_353_600_000));
+    let grant = key.oauth.as_ref().unwrap();
+    assert_eq!(grant.refresh_token.expose(), "sk-ant-ort01-refresh");
+    // 2026-12-04T20:00:00Z
+    assert_eq!(grant.expires_at, Some(1_796_414_400_000));
+
+    let err = load_str(
+        "[[keys]]\nname = \"k\"\nsecret = \"s\"\ncredits-expire = \"soon\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("keys[0].credits-expire"), "{err}");
+    let err = load_str("[[keys]]\nname = \"k\"\nsecret = \"s\"\nrps = 0\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("at least 1"), "{err}");
+}

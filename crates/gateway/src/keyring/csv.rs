@@ -681,6 +681,9 @@ fn new_key(
         max_concurrent,
         group: (!group.is_empty()).then(|| group.to_owned()),
         enabled,
+        caps: crate::pool::Caps::default(),
+        credits_expire_at: None,
+        oauth: None,
     })
 }
 

@@ -95,6 +95,9 @@ fn key(name: &str, secret: &str) -> NewKey {
         max_concurrent: None,
         group: None,
         enabled: true,
+        caps: crate::pool::Caps::default(),
+        credits_expire_at: None,
+        oauth: None,
     }
 }
 

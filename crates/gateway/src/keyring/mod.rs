@@ -6,11 +6,11 @@ pub mod csv;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::config::KeyConfig;
+use crate::config::{KeyConfig, OAuthGrant};
 use crate::pool::Caps;
 use crate::pool::{KeyPool, KeySpec, KeyView, PersistedState};
 use crate::store::{self, KeyRow, KeyStateRow, Store};
-use crate::types::{KeyId, KeyKind, Secret, mask_secret, now_ms};
+use crate::types::{EpochMs, KeyId, KeyKind, Secret, mask_secret, now_ms};
 use crate::vault::{self, Vault};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,11 @@ pub struct NewKey {
     pub max_concurrent: Option<u32>,
     pub group: Option<String>,
     pub enabled: bool,
+    /// Burst limit and daily quotas.
+    pub caps: Caps,
+    pub credits_expire_at: Option<EpochMs>,
+    /// An OAuth credential's refresh token and its access token's expiry.
+    pub oauth: Option<OAuthGrant>,
 }
 
 impl From<&KeyConfig> for NewKey {
@@ -83,6 +88,9 @@ impl From<&KeyConfig> for NewKey {
             max_concurrent: k.max_concurrent,
             group: k.group.clone(),
             enabled: k.enabled,
+            caps: k.caps,
+            credits_expire_at: k.credits_expire_at,
+            oauth: k.oauth.clone(),
         }
     }
 }
@@ -106,6 +114,24 @@ fn row(vault: &Vault, key: &NewKey, source: &str) -> KeyRow {
         enabled: key.enabled,
         source: source.to_owned(),
         created_at: now_ms(),
+        rps: key.caps.rps.map(i64::from),
+        daily_requests: key.caps.daily_requests.and_then(|n| i64::try_from(n).ok()),
+        daily_tokens: key.caps.daily_tokens.and_then(|n| i64::try_from(n).ok()),
+        credits_expire_at: key.credits_expire_at,
+        refresh_sealed: key
+            .oauth
+            .as_ref()
+            .map(|grant| vault.seal(grant.refresh_token.expose().as_bytes())),
+        token_expires_at: key.oauth.as_ref().and_then(|grant| grant.expires_at),
+    }
+}
+
+/// A row's caps as the pool takes them.
+pub fn caps(row: &KeyRow) -> Caps {
+    Caps {
+        rps: row.rps.and_then(|n| u32::try_from(n).ok()),
+        daily_requests: row.daily_requests.and_then(|n| u64::try_from(n).ok()),
+        daily_tokens: row.daily_tokens.and_then(|n| u64::try_from(n).ok()),
     }
 }
 
@@ -129,15 +155,28 @@ pub async fn sync_config_keys(
     keys: &[KeyConfig],
 ) -> Result<(), Error> {
     let declared: HashSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
-    for existing in store.keys().await? {
+    let stored = store.keys().await?;
+    for existing in &stored {
         if existing.source == "config" && !declared.contains(existing.name.as_str()) {
             store.delete_key(&existing.name).await?;
         }
     }
     for key in keys {
-        store
-            .upsert_key(&row(vault, &NewKey::from(key), "config"))
-            .await?;
+        let mut fresh = row(vault, &NewKey::from(key), "config");
+        // The file's refresh token only seeds the grant: once refreshed, the stored tokens are
+        // the newer ones, and the file's refresh token has been used up (reusing it would
+        // revoke the whole token family).
+        if let Some(existing) = stored
+            .iter()
+            .find(|r| r.name == key.name && r.refresh_sealed.is_some())
+            && fresh.refresh_sealed.is_some()
+        {
+            fresh.secret_sealed = existing.secret_sealed.clone();
+            fresh.secret_hint = existing.secret_hint.clone();
+            fresh.refresh_sealed = existing.refresh_sealed.clone();
+            fresh.token_expires_at = existing.token_expires_at;
+        }
+        store.upsert_key(&fresh).await?;
     }
     Ok(())
 }
@@ -181,8 +220,8 @@ pub fn spec(vault: &Vault, row: &KeyRow) -> Result<KeySpec, Error> {
         max_concurrent: row.max_concurrent.and_then(|n| u32::try_from(n).ok()),
         group: row.group_label.clone(),
         enabled: row.enabled,
-        caps: Caps::default(),
-        credits_expire_at: None,
+        caps: caps(row),
+        credits_expire_at: row.credits_expire_at,
     })
 }
 
@@ -256,8 +295,10 @@ pub async fn sync_pool(pool: &KeyPool, store: &dyn Store, vault: &Vault) -> Resu
                 if view.enabled != spec.enabled {
                     pool.set_enabled(&id, spec.enabled, now);
                 }
-                if (view.priority, view.weight, view.max_concurrent, &view.group)
-                    != (spec.priority, spec.weight, spec.max_concurrent, &spec.group)
+                let tuned = (view.priority, view.weight, view.max_concurrent, &view.group);
+                let limits = (view.caps, view.credits_expire_at);
+                if tuned != (spec.priority, spec.weight, spec.max_concurrent, &spec.group)
+                    || limits != (spec.caps, spec.credits_expire_at)
                 {
                     pool.upsert_key(spec, now);
                 }

@@ -57,6 +57,18 @@ pub struct KeyRow {
     /// `config` or `cli`: config-declared keys are re-synced from the file at start-up.
     pub source: String,
     pub created_at: EpochMs,
+    /// Requests per second (burst limit); None for no cap.
+    pub rps: Option<i64>,
+    /// Requests per UTC day; None for no quota.
+    pub daily_requests: Option<i64>,
+    /// Tokens per UTC day; None for no quota.
+    pub daily_tokens: Option<i64>,
+    /// When the credential's prepaid credits expire.
+    pub credits_expire_at: Option<EpochMs>,
+    /// An OAuth credential's refresh token, sealed like the secret.
+    pub refresh_sealed: Option<Vec<u8>>,
+    /// When an OAuth credential's access token (the secret) expires.
+    pub token_expires_at: Option<EpochMs>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,7 +70,8 @@ impl SqliteStore {
 }
 
 const KEY_COLUMNS: &str = "id, name, kind, secret_sealed, secret_hint, priority, weight, \
-     max_concurrent, group_label, enabled, source, created_at";
+     max_concurrent, group_label, enabled, source, created_at, rps, daily_requests, daily_tokens, \
+     credits_expire_at, refresh_sealed, token_expires_at";
 
 fn key_row(row: &SqliteRow) -> KeyRow {
     KeyRow {
@@ -86,6 +87,12 @@ fn key_row(row: &SqliteRow) -> KeyRow {
         enabled: row.get("enabled"),
         source: row.get("source"),
         created_at: row.get("created_at"),
+        rps: row.get("rps"),
+        daily_requests: row.get("daily_requests"),
+        daily_tokens: row.get("daily_tokens"),
+        credits_expire_at: row.get("credits_expire_at"),
+        refresh_sealed: row.get("refresh_sealed"),
+        token_expires_at: row.get("token_expires_at"),
     }
 }
 
@@ -163,7 +170,9 @@ impl Store for SqliteStore {
             sqlx::query(
                 "UPDATE credentials SET kind = $2, secret_sealed = $3, secret_hint = $4, \
                  priority = $5, weight = $6, max_concurrent = $7, group_label = $8, \
-                 enabled = $9, source = $10 WHERE id = $1",
+                 enabled = $9, source = $10, rps = $11, daily_requests = $12, \
+                 daily_tokens = $13, credits_expire_at = $14, refresh_sealed = $15, \
+                 token_expires_at = $16 WHERE id = $1",
             )
             .bind(&stored.id)
             .bind(&stored.kind)
@@ -175,6 +184,12 @@ impl Store for SqliteStore {
             .bind(&stored.group_label)
             .bind(stored.enabled)
             .bind(&stored.source)
+            .bind(stored.rps)
+            .bind(stored.daily_requests)
+            .bind(stored.daily_tokens)
+            .bind(stored.credits_expire_at)
+            .bind(&stored.refresh_sealed)
+            .bind(stored.token_expires_at)
             .execute(&mut *tx)
             .await?;
         } else {
@@ -204,10 +219,12 @@ impl Store for SqliteStore {
         // made from a stale read cannot switch a credential back on.
         let sql = format!(
             "UPDATE credentials SET name = $2, kind = $3, secret_sealed = $4, secret_hint = $5, \
-             priority = $6, weight = $7, max_concurrent = $8, group_label = $9 \
+             priority = $6, weight = $7, max_concurrent = $8, group_label = $9, rps = $11, \
+             daily_requests = $12, daily_tokens = $13, credits_expire_at = $14, \
+             refresh_sealed = $15, token_expires_at = $16 \
              WHERE id = $1 AND $10 IS NOT NULL RETURNING {KEY_COLUMNS}"
         );
-        let updated = bind_key(sqlx::query(&sql), row)
+        let updated = bind_extras(bind_key(sqlx::query(&sql), row), row)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| duplicate_key(&row.name)(e.into()))?;
@@ -541,12 +558,28 @@ fn bind_key<'q>(query: SqliteQuery<'q>, row: &'q KeyRow) -> SqliteQuery<'q> {
         .bind(row.enabled)
 }
 
+/// Binds $11..$16 to the caps and OAuth columns, after [`bind_key`].
+fn bind_extras<'q>(query: SqliteQuery<'q>, row: &'q KeyRow) -> SqliteQuery<'q> {
+    query
+        .bind(row.rps)
+        .bind(row.daily_requests)
+        .bind(row.daily_tokens)
+        .bind(row.credits_expire_at)
+        .bind(&row.refresh_sealed)
+        .bind(row.token_expires_at)
+}
+
 async fn insert_key_in(tx: &mut Transaction<'static, Sqlite>, row: &KeyRow) -> Result<()> {
-    bind_key(
-        sqlx::query(
-            "INSERT INTO credentials (id, name, kind, secret_sealed, secret_hint, priority, weight, \
-             max_concurrent, group_label, enabled, source, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    bind_extras(
+        bind_key(
+            sqlx::query(
+                "INSERT INTO credentials (id, name, kind, secret_sealed, secret_hint, priority, \
+                 weight, max_concurrent, group_label, enabled, rps, daily_requests, daily_tokens, \
+                 credits_expire_at, refresh_sealed, token_expires_at, source, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18)",
+            ),
+            row,
         ),
         row,
     )

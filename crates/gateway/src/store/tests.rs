@@ -20,7 +20,35 @@ fn key(name: &str) -> KeyRow {
         enabled: true,
         source: "cli".into(),
         created_at: 1,
+        rps: None,
+        daily_requests: None,
+        daily_tokens: None,
+        credits_expire_at: None,
+        refresh_sealed: None,
+        token_expires_at: None,
     }
+}
+
+#[tokio::test]
+async fn caps_credit_expiry_and_the_oauth_grant_are_stored() {
+    let (_dir, store) = store().await;
+    let mut a = key("a");
+    a.rps = Some(3);
+    a.daily_requests = Some(100);
+    a.daily_tokens = Some(5_000);
+    a.credits_expire_at = Some(42);
+    a.refresh_sealed = Some(vec![9, 9]);
+    a.token_expires_at = Some(7);
+    store.insert_key(&a).await.unwrap();
+    assert_eq!(store.keys().await.unwrap(), vec![a.clone()]);
+    a.rps = None;
+    a.refresh_sealed = Some(vec![8]);
+    a.token_expires_at = Some(8);
+    store.update_key(&a).await.unwrap();
+    assert_eq!(store.keys().await.unwrap(), vec![a.clone()]);
+    a.daily_tokens = None;
+    store.upsert_key(&a).await.unwrap();
+    assert_eq!(store.keys().await.unwrap(), vec![a]);
 }
 
 #[tokio::test]
