@@ -153,6 +153,7 @@ fn spec(i: usize) -> KeySpec {
         enabled: true,
         caps: Default::default(),
         credits_expire_at: None,
+        token_expires_at: None,
     }
 }
 

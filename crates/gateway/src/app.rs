@@ -21,8 +21,10 @@ use crate::edge::{self, EdgeConfig, EdgeState, Readiness};
 use crate::keyring;
 use crate::pool::KeyPool;
 use crate::providers::Anthropic;
+use crate::providers::oauth::TokenEndpoint;
 use crate::relay::Relay;
 use crate::relay::probe::Prober;
+use crate::relay::refresh::Refresher;
 use crate::store::{self, Ledger, Retention, Store, Stores, TransitionRow};
 use crate::telemetry::metrics::Metrics;
 use crate::types::now_ms;
@@ -123,12 +125,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let metrics = Metrics::new(config.gen_ai_metrics);
     let (recorder, writer) = recorder::channel(ledger.clone(), config.ledger.writer.clone());
     let accountant = Accountant::new(config.prices.clone(), recorder, metrics.clone());
+    let vault = Arc::new(vault);
+    let refresher = Refresher::new(
+        TokenEndpoint::new(
+            config.upstream.oauth_token_url.clone(),
+            config.upstream.oauth_client_id.clone(),
+            config.upstream.connect_timeout.max(Duration::from_secs(10)),
+        ),
+        store.clone(),
+        Arc::clone(&vault),
+        pool.clone(),
+    );
     let relay = Relay::new(
         pool.clone(),
         accountant.clone(),
         upstream.clone(),
         config.upstream.clone(),
         store.clone(),
+        Some(refresher),
     );
     let clients = ClientDirectory::load(store.clone()).await?;
     if config.require_client_key && store.clients().await?.is_empty() {
@@ -172,7 +186,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         timeout: config.upstream.connect_timeout + Duration::from_secs(20),
     };
     tracker.spawn(prober.clone().run(tracker.clone(), shutdown.clone()));
-    let vault = Arc::new(vault);
     let admin_token = admin::auth::load_token(store.as_ref(), config.admin_token.as_ref()).await?;
     let gate = admin::Gate::new(admin_token);
     let changes = Arc::new(tokio::sync::Mutex::new(()));

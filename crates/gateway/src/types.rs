@@ -135,10 +135,12 @@ pub enum OutcomeClass {
     ModelDenied,
     /// The client's own request was bad (400, 404, 413, …): returned as-is, no penalty.
     ClientError,
+    /// 401 `token_expired`: an OAuth access token ran out. Refreshed, never disabled.
+    TokenExpired,
 }
 
 impl OutcomeClass {
-    pub const ALL: [OutcomeClass; 10] = [
+    pub const ALL: [OutcomeClass; 11] = [
         Self::Success,
         Self::RateLimited,
         Self::Overloaded,
@@ -149,6 +151,7 @@ impl OutcomeClass {
         Self::BillingExhausted,
         Self::ModelDenied,
         Self::ClientError,
+        Self::TokenExpired,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -184,6 +187,7 @@ impl OutcomeClass {
             Self::BillingExhausted => "billing_exhausted",
             Self::ModelDenied => "model_denied",
             Self::ClientError => "client_error",
+            Self::TokenExpired => "token_expired",
         }
     }
 }

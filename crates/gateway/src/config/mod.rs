@@ -69,6 +69,8 @@ pub struct UpstreamConfig {
     pub retry_budget_ratio: f64,
     pub retry_budget_min_retries: u32,
     pub probe_model: String,
+    pub oauth_token_url: String,
+    pub oauth_client_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +269,8 @@ impl Config {
             retry_budget_ratio: raw.upstream.retry_budget_ratio,
             retry_budget_min_retries: raw.upstream.retry_budget_min_retries,
             probe_model: raw.upstream.probe_model,
+            oauth_token_url: raw.upstream.oauth_token_url,
+            oauth_client_id: raw.upstream.oauth_client_id,
         };
         let pool = pool_config(&raw.pool)?;
         let log = LogConfig {

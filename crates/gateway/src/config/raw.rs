@@ -111,6 +111,10 @@ pub struct RawUpstream {
     pub retry_budget_min_retries: u32,
     /// Model named in the `count_tokens` call that probes a cooling or disabled credential.
     pub probe_model: String,
+    /// Where OAuth credentials' refresh tokens are traded for new access tokens.
+    pub oauth_token_url: String,
+    /// The OAuth client the refresh tokens were issued to.
+    pub oauth_client_id: String,
 }
 
 impl Default for RawUpstream {
@@ -125,6 +129,9 @@ impl Default for RawUpstream {
             retry_budget_ratio: 0.2,
             retry_budget_min_retries: 3,
             probe_model: "claude-haiku-5-5".into(),
+            oauth_token_url: "https://console.anthropic.com/v1/oauth/token".into(),
+            // Claude Code's public client, to which subscription logins issue their tokens.
+            oauth_client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".into(),
         }
     }
 }

@@ -222,6 +222,7 @@ pub fn spec(vault: &Vault, row: &KeyRow) -> Result<KeySpec, Error> {
         enabled: row.enabled,
         caps: caps(row),
         credits_expire_at: row.credits_expire_at,
+        token_expires_at: row.token_expires_at,
     })
 }
 

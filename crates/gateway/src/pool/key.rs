@@ -44,6 +44,8 @@ pub(super) struct Key {
     /// When the key's prepaid credits expire: among equally good keys the one expiring first
     /// is used first.
     pub credits_expire_at: Option<EpochMs>,
+    /// When the OAuth access token expires, if known.
+    pub token_expires_at: Option<EpochMs>,
     /// Models this key is held out for, while it serves others.
     pub holds: Holds,
     pub reliability: Reliability,
@@ -84,6 +86,7 @@ impl Key {
             used: Used::new(&spec.caps, now),
             caps: spec.caps,
             credits_expire_at: spec.credits_expire_at,
+            token_expires_at: spec.token_expires_at,
             holds: Holds::default(),
             reliability: Reliability::default(),
             trends: Trends::default(),
@@ -113,6 +116,7 @@ impl Key {
         self.group = spec.group.map(Arc::from);
         self.caps = spec.caps;
         self.credits_expire_at = spec.credits_expire_at;
+        self.token_expires_at = spec.token_expires_at;
         secret_changed
     }
 

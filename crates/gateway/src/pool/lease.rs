@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::Skip;
-use crate::types::{KeyId, KeyKind, Secret};
+use crate::types::{EpochMs, KeyId, KeyKind, Secret};
 
 /// A key checked out for one attempt. Report its outcome with `KeyPool::report` (once; later
 /// reports are ignored); dropping it frees the in-flight slot.
@@ -24,6 +24,8 @@ pub struct Lease {
     pub(super) moved: bool,
     /// The key has a daily token quota: its usage must be counted.
     pub(super) counts_tokens: bool,
+    /// When the key's OAuth access token expires, if known.
+    pub(super) token_expires_at: Option<EpochMs>,
     pub(super) incarnation: u64,
     /// The key's state-machine epoch when the lease was taken.
     pub(super) epoch: u64,
@@ -53,6 +55,11 @@ impl Lease {
         &self.secret
     }
 
+    /// The secret as the pool shares it.
+    pub fn shared_secret(&self) -> Arc<Secret<String>> {
+        Arc::clone(&self.secret)
+    }
+
     /// Keys passed over for this attempt and why (empty, without allocation, when none were).
     pub fn skipped(&self) -> &[Skip] {
         &self.skipped
@@ -61,6 +68,11 @@ impl Lease {
     /// Whether a sticky session had to move off its pinned key for this attempt.
     pub fn moved(&self) -> bool {
         self.moved
+    }
+
+    /// When the key's OAuth access token expires, if known.
+    pub fn token_expires_at(&self) -> Option<EpochMs> {
+        self.token_expires_at
     }
 
     /// Whether the tokens this attempt uses count against a daily quota

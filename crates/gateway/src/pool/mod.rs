@@ -83,6 +83,8 @@ pub struct KeySpec {
     pub caps: Caps,
     /// When the key's prepaid credits expire.
     pub credits_expire_at: Option<EpochMs>,
+    /// When an OAuth key's access token (the secret) expires, if known.
+    pub token_expires_at: Option<EpochMs>,
 }
 
 /// What the relay asks for.
@@ -464,6 +466,7 @@ impl KeyPool {
             skipped,
             moved: matches!(pinned, Some(Pinned::Keep(_))),
             counts_tokens: key.caps.daily_tokens.is_some(),
+            token_expires_at: key.token_expires_at,
             incarnation: key.incarnation,
             epoch: key.machine.epoch,
             in_flight: Arc::clone(&key.in_flight),
@@ -488,6 +491,7 @@ impl KeyPool {
             skipped: Vec::new(),
             moved: false,
             counts_tokens: key.caps.daily_tokens.is_some(),
+            token_expires_at: key.token_expires_at,
             incarnation: key.incarnation,
             epoch: key.machine.epoch,
             in_flight: Arc::clone(&key.in_flight),
@@ -598,6 +602,13 @@ impl KeyPool {
         if key.organization.as_deref() != Some(organization) {
             key.organization = Some(Arc::from(organization));
         }
+    }
+
+    /// A key's secret as it is now (after a refresh, newer than an older lease's).
+    pub fn secret(&self, key_id: &KeyId) -> Option<Arc<Secret<String>>> {
+        let guard = self.inner.state.lock();
+        let &i = guard.index.get(key_id)?;
+        Some(Arc::clone(&guard.keys[i].secret))
     }
 
     /// Counts the tokens a finished request used against its key's daily token quota.

@@ -41,6 +41,7 @@ fn spec(id: &str) -> KeySpec {
         enabled: true,
         caps: Default::default(),
         credits_expire_at: None,
+        token_expires_at: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! it never chooses a credential and never retries.
 
 pub mod anthropic;
+pub mod oauth;
 pub mod ratelimit_headers;
 pub mod subscription_headers;
 

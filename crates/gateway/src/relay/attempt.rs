@@ -16,13 +16,14 @@ use tokio::time::Instant;
 
 use super::ledger;
 use super::outcome::{classify, classify_transport};
+use super::refresh;
 use super::retry_budget::{InFlight, Retrying};
 use super::stream::{self, Leg, Relaying, UpstreamStream};
 use super::{Answer, AttemptFailure, CallKind, Error, Relay, RequestCtx, Response, ResponseBody};
 use crate::accounting::{RequestOutcome, Route};
 use crate::pool::{self, Blame, Lease, PersistedState, Pick, Shortage};
 use crate::providers::anthropic::{Credential, client_response_headers};
-use crate::types::{EpochMs, KeyId, Outcome, OutcomeClass, now_ms};
+use crate::types::{EpochMs, KeyId, KeyKind, Outcome, OutcomeClass, Secret, now_ms};
 
 /// Where one request's failover loop stands: what was tried, what failed, what is left.
 #[derive(Default)]
@@ -47,6 +48,8 @@ pub(super) struct Failover {
     _in_flight: Option<InFlight>,
     /// Held from the first retry after a provider-wide failure to the end of the request.
     retrying: Option<Retrying>,
+    /// A credential's token was refreshed for this request (once per request at most).
+    refreshed: bool,
     /// Key states to save before the client is answered (a failure inside a stream reports
     /// where nothing can be awaited).
     durable: Vec<PersistedState>,
@@ -421,6 +424,16 @@ impl Relay {
     /// reported here too, except streams, whose outcome is known only at their end.
     async fn call(&self, ctx: &RequestCtx, failover: &mut Failover, lease: Lease) -> Called {
         let inner = &self.inner;
+        // Only an OAuth credential near its token's expiry gets a secret of its own here.
+        let refreshed = match self.before_expiry(&lease).await {
+            Ok(refreshed) => refreshed,
+            Err(detail) => {
+                let outcome = Outcome::of(OutcomeClass::TokenExpired);
+                let failure = self.fail_attempt(ctx, failover, lease, outcome, detail);
+                return Called::Failed(failure, None);
+            }
+        };
+        let secret = refreshed.as_deref().unwrap_or(lease.secret());
         let timeout = ctx.deadline.saturating_duration_since(Instant::now());
         let sent = inner
             .upstream
@@ -431,7 +444,7 @@ impl Relay {
                 ctx.body.clone(),
                 Credential {
                     kind: lease.kind(),
-                    secret: lease.secret(),
+                    secret,
                 },
                 timeout,
             )
@@ -487,6 +500,9 @@ impl Relay {
         let outcome = classify(status, &headers, &body, model, now_ms());
         let reported = inner.pool.report_for(&lease, &outcome, model, now_ms());
         failover.save_later(reported.durable);
+        if outcome.class == OutcomeClass::TokenExpired {
+            self.after_expiry(failover, &lease).await;
+        }
         match outcome.class {
             OutcomeClass::Success | OutcomeClass::ClientError => {
                 Called::Answered(Answered::Whole {
@@ -512,6 +528,47 @@ impl Relay {
                 };
                 Called::Failed(failure, Some(Box::new(answer)))
             }
+        }
+    }
+
+    /// Refreshes an OAuth credential whose access token expires within
+    /// [`refresh::REFRESH_AHEAD_MS`], and returns its new secret. Err (with why) when the token
+    /// has already expired and could not be refreshed: the attempt fails without a call.
+    async fn before_expiry(&self, lease: &Lease) -> Result<Option<Arc<Secret<String>>>, String> {
+        let (Some(refresher), Some(expires_at)) = (&self.inner.refresher, lease.token_expires_at())
+        else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if lease.kind() != KeyKind::OAuth || expires_at - now > refresh::REFRESH_AHEAD_MS {
+            return Ok(None);
+        }
+        match refresher.refresh(lease.key_id(), lease.secret()).await {
+            Ok(secret) => Ok(Some(secret)),
+            // Still valid for a little while: use it.
+            Err(_) if expires_at > now_ms() => Ok(None),
+            Err(e) => Err(format!(
+                "the access token expired and was not refreshed: {e}"
+            )),
+        }
+    }
+
+    /// The provider said the access token expired: refresh it, and let this request try the
+    /// same credential once more with the new token.
+    async fn after_expiry(&self, failover: &mut Failover, lease: &Lease) {
+        let Some(refresher) = &self.inner.refresher else {
+            return;
+        };
+        if failover.refreshed {
+            return;
+        }
+        if refresher
+            .refresh(lease.key_id(), lease.secret())
+            .await
+            .is_ok()
+        {
+            failover.refreshed = true;
+            failover.tried.retain(|k| k != lease.key_id());
         }
     }
 

@@ -7,6 +7,7 @@ pub mod ctx;
 mod ledger;
 pub mod outcome;
 pub mod probe;
+pub mod refresh;
 mod retry_budget;
 pub mod stream;
 
@@ -39,6 +40,9 @@ struct Inner {
     config: UpstreamConfig,
     budget: RetryBudget,
     store: Arc<dyn Store>,
+    /// Keeps OAuth access tokens fresh; None where nothing may refresh (tests of the relay
+    /// alone).
+    refresher: Option<refresh::Refresher>,
 }
 
 pub enum ResponseBody {
@@ -139,6 +143,7 @@ impl Relay {
         upstream: Anthropic,
         config: UpstreamConfig,
         store: Arc<dyn Store>,
+        refresher: Option<refresh::Refresher>,
     ) -> Self {
         let budget = RetryBudget::new(config.retry_budget_ratio, config.retry_budget_min_retries);
         Self {
@@ -149,6 +154,7 @@ impl Relay {
                 config,
                 budget,
                 store,
+                refresher,
             }),
         }
     }

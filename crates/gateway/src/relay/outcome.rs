@@ -8,6 +8,9 @@ use crate::providers::ratelimit_headers::{CLASSIC_MAX_MS, SUBSCRIPTION_MAX_MS};
 use crate::providers::{self, ratelimit_headers, subscription_headers};
 use crate::types::{EpochMs, Outcome, OutcomeClass, Scope};
 
+/// `error.details.error_code` of a 401 for an OAuth access token that ran out.
+const TOKEN_EXPIRED: &str = "token_expired";
+
 /// Classifies an answer with a status line. `body` is what was read of it (error bodies are
 /// small and always read whole); `model` is the model the request named, which decides which
 /// of a subscription's windows applies.
@@ -32,6 +35,9 @@ pub fn classify(
         429 if billing() => OutcomeClass::BillingExhausted,
         429 => OutcomeClass::RateLimited,
         529 => OutcomeClass::Overloaded,
+        401 if error().and_then(|e| e.error_code).as_deref() == Some(TOKEN_EXPIRED) => {
+            OutcomeClass::TokenExpired
+        }
         401 => OutcomeClass::InvalidCredential,
         403 => match error().and_then(|e| e.kind) {
             // The credential works, but not for what this request asked.
@@ -151,6 +157,8 @@ mod tests {
             class(403, &err("authentication_error", "OAuth token revoked")),
             OutcomeClass::InvalidCredential
         );
+        let expired = r#"{"type":"error","error":{"type":"authentication_error","message":"OAuth token has expired.","details":{"error_code":"token_expired"}}}"#;
+        assert_eq!(class(401, expired), OutcomeClass::TokenExpired);
         assert_eq!(
             class(402, &err("billing_error", "pay")),
             OutcomeClass::BillingExhausted

@@ -44,7 +44,7 @@ impl Rng {
     }
 }
 
-const CLASSES: [OutcomeClass; 10] = OutcomeClass::ALL;
+const CLASSES: [OutcomeClass; 11] = OutcomeClass::ALL;
 
 fn bare(request_id: &str, at: EpochMs) -> UsageRecord {
     UsageRecord {
@@ -215,7 +215,10 @@ fn expect<'a>(records: impl IntoIterator<Item = &'a UsageRecord>) -> Expected {
                 OutcomeClass::ConnectError => 4,
                 OutcomeClass::InvalidCredential => 5,
                 OutcomeClass::BillingExhausted => 6,
-                OutcomeClass::Success | OutcomeClass::ClientError | OutcomeClass::ModelDenied => {
+                OutcomeClass::Success
+                | OutcomeClass::ClientError
+                | OutcomeClass::ModelDenied
+                | OutcomeClass::TokenExpired => {
                     continue;
                 }
             };

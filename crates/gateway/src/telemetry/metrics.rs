@@ -104,7 +104,7 @@ const TOKEN_KINDS: [&str; 5] = [
 
 const ROUTES: usize = Route::ALL.len();
 const OUTCOMES: usize = RequestOutcome::ALL.len();
-const CLASSES: usize = 10;
+const CLASSES: usize = 11;
 
 /// What the recorder is told about the call site; the Prometheus recorder ignores it.
 const METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
@@ -724,6 +724,7 @@ fn class_index(class: OutcomeClass) -> usize {
         OutcomeClass::BillingExhausted => 7,
         OutcomeClass::ClientError => 8,
         OutcomeClass::ModelDenied => 9,
+        OutcomeClass::TokenExpired => 10,
     }
 }
 

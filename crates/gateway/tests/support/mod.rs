@@ -41,6 +41,8 @@ pub struct Options {
     pub batch_processing: std::time::Duration,
     /// `(key name, group)` labels.
     pub groups: Vec<(&'static str, &'static str)>,
+    /// `(key name, TOML line)`: more fields of that key's `[[keys]]` entry.
+    pub key_lines: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -51,11 +53,12 @@ impl Default for Options {
             extra_toml: String::new(),
             batch_processing: std::time::Duration::ZERO,
             groups: Vec::new(),
+            key_lines: Vec::new(),
         }
     }
 }
 
-fn keys_toml(keys: &[MockKey], groups: &[(&str, &str)]) -> String {
+fn keys_toml(keys: &[MockKey], groups: &[(&str, &str)], lines: &[(&str, String)]) -> String {
     keys.iter()
         .map(|k| {
             let group = groups
@@ -63,8 +66,13 @@ fn keys_toml(keys: &[MockKey], groups: &[(&str, &str)]) -> String {
                 .find(|(name, _)| *name == k.name)
                 .map(|(_, g)| format!("group = {g:?}\n"))
                 .unwrap_or_default();
+            let extra: String = lines
+                .iter()
+                .filter(|(name, _)| *name == k.name)
+                .map(|(_, line)| format!("{line}\n"))
+                .collect();
             format!(
-                "[[keys]]\nname = {:?}\nsecret = {:?}\n{group}",
+                "[[keys]]\nname = {:?}\nsecret = {:?}\n{group}{extra}",
                 k.name, k.secret
             )
         })
@@ -89,6 +97,10 @@ impl Harness {
                 dir.path().display().to_string(),
             ),
             ("KEYLOOP_UPSTREAM__BASE_URL".into(), mock.url()),
+            (
+                "KEYLOOP_UPSTREAM__OAUTH_TOKEN_URL".into(),
+                format!("{}/v1/oauth/token", mock.url()),
+            ),
             ("KEYLOOP_POOL__JITTER".into(), "0".into()),
             ("KEYLOOP_ADMIN__TOKEN".into(), ADMIN_TOKEN.into()),
         ];
@@ -96,7 +108,7 @@ impl Harness {
         let toml = format!(
             "{}\n{}",
             options.extra_toml,
-            keys_toml(&options.keys, &options.groups)
+            keys_toml(&options.keys, &options.groups, &options.key_lines)
         );
         let gateway = start_gateway(dir.path(), &toml, &env).await;
         let (_, client_key) = keyloop::clients::create(gateway.store.as_ref(), "tests", None)
