@@ -255,3 +255,81 @@ async fn a_generated_admin_token_is_shown_once_stored_hashed_and_a_reset_takes_o
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_credential_disabled_just_before_a_kill_stays_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = hex::encode([9u8; 32]);
+    let bad = "sk-ant-api03-binary-test-revoked-00000000000";
+    let mock = MockUpstream::start(MockConfig {
+        keys: vec![MockKey::new("revoked", bad), MockKey::new("good", SECRET)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    mock.set_chaos("revoked", keyloop_mock::Scenario::Unauthorized, 1.0);
+    for (name, secret) in [("revoked", bad), ("good", SECRET)] {
+        let (ok, _, stderr) = run(
+            keyloop(dir.path(), &master).args(["keys", "add", name]),
+            Some(secret),
+        );
+        assert!(ok, "{stderr}");
+    }
+    let (_, stdout, _) = run(
+        keyloop(dir.path(), &master).args(["clients", "create", "ci"]),
+        None,
+    );
+    let client_key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("key (shown once, store it now): "))
+        .unwrap()
+        .to_owned();
+    let serve_it = || {
+        let mut command = keyloop(dir.path(), &master);
+        command.env("KEYLOOP_UPSTREAM__BASE_URL", mock.url());
+        serve(command)
+    };
+    let http = reqwest::Client::new();
+    let Served {
+        mut child, addr, ..
+    } = serve_it();
+    while mock.call_count("revoked") == 0 {
+        let response = http
+            .post(format!("http://{addr}/v1/messages"))
+            .header("x-api-key", &client_key)
+            .header("anthropic-version", "2023-06-01")
+            .json(
+                &serde_json::json!({"model": "claude-sonnet-5-5", "max_tokens": 16,
+                "messages": [{"role": "user", "content": "hi"}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // Killed the moment the answer is in: the 401's transition must already be on disk.
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let Served {
+        mut child, addr, ..
+    } = serve_it();
+    let status: serde_json::Value = http
+        .get(format!("http://{addr}/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let revoked = status["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "revoked")
+        .unwrap();
+    assert_eq!(revoked["state"], "disabled", "{revoked}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    mock.shutdown().await;
+}
