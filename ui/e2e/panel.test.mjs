@@ -171,6 +171,54 @@ test('disabling a credential changes its badge, and a change made elsewhere arri
   await api(`/credentials/${oauth.id}/enable`, { method: 'POST' });
 });
 
+test('an OAuth credential shows its organisation and its subscription windows, the binding one marked', async () => {
+  await page.getByTestId('nav-credentials').click();
+  // The windows come with the account's answers: wait until the page shows the 5-hour one.
+  const usage = page.locator('[data-testid="subscription"][data-credential-name="oauth"]');
+  const fiveHour = usage.locator('[data-testid="usage-window"][data-window="five_hour"]');
+  await fiveHour.waitFor();
+  const text = await fiveHour.innerText();
+  assert.match(text, /5-hour/);
+  assert.match(text, /\d+% used/);
+  assert.match(text, /resets in \d+h \d\dm/);
+  const used = Number(await fiveHour.getByTestId('usage-bar').getAttribute('aria-valuenow'));
+  assert.ok(used >= 0 && used <= 100, `utilization ${used}`);
+  // The demo's 5-hour window is the smallest and fills fastest: it binds, and the forecast
+  // says when it will be spent once two answers have shown the rate.
+  assert.equal(await fiveHour.getAttribute('data-binding'), 'true');
+  assert.equal(await usage.locator('[data-binding="true"]').count(), 1);
+  await fiveHour.getByTestId('spent-at').waitFor();
+  assert.match(await fiveHour.getByTestId('spent-at').innerText(), /^spent (in ~\d+ ?(min|h|d)|any moment now)$/);
+  for (const [name, label] of [
+    ['seven_day', '7-day'],
+    ['seven_day_opus', '7-day Opus'],
+  ]) {
+    assert.match(await usage.locator(`[data-window="${name}"]`).innerText(), new RegExp(`^${label}\\b`));
+  }
+
+  // Its organisation: the one the simulated provider reported, shortened, in full on hover.
+  const { credentials } = await api('/credentials');
+  const oauth = credentials.find((c) => c.name === 'oauth');
+  assert.ok(oauth.organization, 'the API names no organisation for the OAuth credential');
+  assert.equal(oauth.organization, oauth.organization_reported);
+  const organization = row('oauth').getByTestId('organization');
+  assert.equal(await organization.getAttribute('data-organization'), oauth.organization);
+  assert.equal(await organization.getAttribute('data-source'), 'reported');
+  assert.ok((await organization.getAttribute('title')).includes(oauth.organization));
+  assert.match(await organization.innerText(), new RegExp(`^${oauth.organization.slice(0, 8)}…\\s+reported$`));
+
+  // Grouped by organisation, every credential sits under a heading of its own organisation.
+  await page.getByTestId('order-organization').click();
+  await page.getByTestId('organization-group').first().waitFor();
+  assert.equal(await page.getByTestId('organization-group').count(), new Set(credentials.map((c) => c.organization)).size);
+  await usage.scrollIntoViewIfNeeded();
+  await shot('credentials-windows-light');
+  await page.getByTestId('theme-toggle').click();
+  await shot('credentials-windows-dark');
+  await page.getByTestId('theme-toggle').click();
+  await page.getByTestId('order-listed').click();
+});
+
 test('a CSV import shows its dry-run report, bad row included, before anything is applied', async () => {
   await page.getByTestId('import-credentials').click();
   const csv = [

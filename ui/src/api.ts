@@ -73,6 +73,56 @@ export interface Credential {
   ratelimit: RateLimitSnapshot | null;
   last_transition_at: EpochMs | null;
   created_at: EpochMs | null;
+  /** The organisation it counts as: the operator's group if set, else the provider-reported one. */
+  organization: string | null;
+  /** The `anthropic-organization-id` the provider reported (null until its first answer). */
+  organization_reported: string | null;
+  /** Models it is held out for while it serves others. */
+  holds: Hold[];
+  /** Recent success rate, 0–1. */
+  success_rate: number;
+  /** A subscription (OAuth) account's usage windows; null for API keys and before the first answer. */
+  subscription: SubscriptionUsage | null;
+}
+
+export interface Hold {
+  /** A model id, or a family such as "opus models". */
+  models: string;
+  until: EpochMs;
+  reason: string;
+}
+
+export const WINDOW_STATUSES = ['allowed', 'allowed_warning', 'rejected'] as const;
+export type WindowStatus = (typeof WINDOW_STATUSES)[number];
+
+export const WINDOW_NAMES = [
+  'five_hour',
+  'seven_day',
+  'seven_day_opus',
+  'seven_day_sonnet',
+  'seven_day_overage_included',
+] as const;
+export type WindowName = (typeof WINDOW_NAMES)[number];
+
+export interface UsageWindow {
+  name: WindowName;
+  status: WindowStatus | null;
+  /** Share used, 0–1. */
+  utilization: number | null;
+  reset_at: EpochMs | null;
+  /** When it will be spent at the current rate; null when not before its reset. */
+  spent_at: EpochMs | null;
+}
+
+export interface SubscriptionUsage {
+  /** The account as a whole. */
+  status: WindowStatus | null;
+  /** The window that binds. */
+  binding: WindowName | null;
+  reset_at: EpochMs | null;
+  windows: UsageWindow[];
+  overage_status: WindowStatus | null;
+  overage_in_use: boolean;
 }
 
 export interface NewCredential {

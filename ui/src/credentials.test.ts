@@ -5,8 +5,15 @@ import {
   applyCredentialChange,
   canClearCooldown,
   concurrencyText,
+  groupByOrganization,
   headroomPercent,
+  holdText,
   kindLabel,
+  liveHolds,
+  organizationOf,
+  shortOrganization,
+  successRateText,
+  successRateTone,
   withoutCredential,
 } from './credentials';
 import { credential } from './testdata/fixtures';
@@ -69,5 +76,77 @@ describe('row helpers', () => {
     expect(headroomPercent(0.426)).toBe(43);
     expect(headroomPercent(1.2)).toBe(100);
     expect(headroomPercent(-0.1)).toBe(0);
+  });
+});
+
+describe('organisation', () => {
+  const ORG = '3f1c2a9e-1b2c-4d3e-8f4a-5b6c7d8e9f00';
+
+  it('shortens a UUID to its first block and keeps a group label', () => {
+    expect(shortOrganization(ORG)).toBe('3f1c2a9e…');
+    expect(shortOrganization('team-research')).toBe('team-research');
+    expect(shortOrganization('a-very-long-group-label-indeed')).toBe('a-very-long-group-l…');
+  });
+
+  it('tells the provider-reported organisation from the operator’s group', () => {
+    expect(organizationOf({ organization: ORG, organization_reported: ORG })).toEqual({
+      id: ORG,
+      short: '3f1c2a9e…',
+      source: 'reported',
+      reported: null,
+    });
+    expect(organizationOf({ organization: 'team-a', organization_reported: ORG })).toEqual({
+      id: 'team-a',
+      short: 'team-a',
+      source: 'group',
+      reported: ORG,
+    });
+    expect(organizationOf({ organization: 'team-a', organization_reported: null })?.source).toBe('group');
+    expect(organizationOf({ organization: null, organization_reported: null })).toBeNull();
+  });
+
+  it('groups by organisation, the unknown last, each group in list order', () => {
+    const list = [
+      credential({ id: 'a', organization: 'zeta', organization_reported: 'zeta' }),
+      credential({ id: 'b', organization: null }),
+      credential({ id: 'c', organization: 'alpha', organization_reported: ORG }),
+      credential({ id: 'd', organization: 'zeta', organization_reported: 'zeta' }),
+    ];
+    const groups = groupByOrganization(list);
+    expect(groups.map((g) => [g.organization?.id ?? null, g.credentials.map((c) => c.id)])).toEqual([
+      ['alpha', ['c']],
+      ['zeta', ['a', 'd']],
+      [null, ['b']],
+    ]);
+    expect(groups[0]!.organization?.source).toBe('group');
+    expect(groups[1]!.organization?.source).toBe('reported');
+  });
+});
+
+describe('holds and success rate', () => {
+  const now = new Date(2026, 10, 21, 12, 0, 0).getTime();
+  const hold = (models: string, inMs: number) => ({ models, until: now + inMs, reason: 'model not allowed (403)' });
+
+  it('keeps the holds in force, the first to end first', () => {
+    const holds = [hold('opus models', 7_200_000), hold('claude-haiku-5-5', -1000), hold('claude-opus-5-5', 600_000)];
+    expect(liveHolds(holds, now).map((h) => h.models)).toEqual(['claude-opus-5-5', 'opus models']);
+  });
+
+  it('says what a hold covers, until when and why', () => {
+    expect(holdText(hold('claude-opus-5-5', 3_600_000), now)).toBe(
+      'held out for claude-opus-5-5 until 13:00:00: model not allowed (403)',
+    );
+    expect(holdText(hold('opus models', 2 * 86_400_000), now)).toBe(
+      'held out for opus models until Nov 23 12:00: model not allowed (403)',
+    );
+  });
+
+  it('writes the success rate once there is one', () => {
+    expect(successRateText({ requests: 0, success_rate: 1 })).toBeNull();
+    expect(successRateText({ requests: 10, success_rate: 0.985 })).toBe('98.5% success');
+    expect(successRateText({ requests: 10, success_rate: 1 })).toBe('100% success');
+    expect(successRateTone(0.99)).toBe('muted');
+    expect(successRateTone(0.95)).toBe('warn');
+    expect(successRateTone(0.5)).toBe('bad');
   });
 });

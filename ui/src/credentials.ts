@@ -1,6 +1,9 @@
-// The credential list as live events change it. Pure, so the replace-the-row rule is tested.
+// The credential list as live events change it, and how a row's organisation, holds and
+// success rate read. Pure, so the rules are tested.
 
-import type { Credential, CredentialChange, CredentialKind, CredentialState } from './api';
+import type { Credential, CredentialChange, CredentialKind, CredentialState, Hold } from './api';
+import type { Tone } from './components/Badge';
+import { formatPercent, formatTime } from './format';
 
 /**
  * The row for `change.credential` replaced in place, or added at the end when it is new; a
@@ -51,4 +54,86 @@ export function isRamping(c: Pick<Credential, 'max_concurrent' | 'ramp_cap'>): b
 export function headroomPercent(headroom: number | null): number | null {
   if (headroom === null || !Number.isFinite(headroom)) return null;
   return Math.round(Math.min(1, Math.max(0, headroom)) * 100);
+}
+
+export type OrganizationSource = 'group' | 'reported';
+
+export interface Organization {
+  /** The full id or group label. */
+  id: string;
+  /** What the table shows: a UUID's first block, a long label cut short. */
+  short: string;
+  /** The operator's group, or the organisation the provider reported. */
+  source: OrganizationSource;
+  /** The provider-reported organisation when it is not the one shown (a group overrides it). */
+  reported: string | null;
+}
+
+/** The organisation a credential counts as, or null before it is known (no group, no answer yet). */
+export function organizationOf(c: Pick<Credential, 'organization' | 'organization_reported'>): Organization | null {
+  if (c.organization === null) return null;
+  const reported = c.organization === c.organization_reported;
+  return {
+    id: c.organization,
+    short: shortOrganization(c.organization),
+    source: reported ? 'reported' : 'group',
+    reported: reported ? null : c.organization_reported,
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SHORT_MAX = 20;
+
+/** "3f1c2a9e-1b2c-4d3e-8f4a-5b6c7d8e9f00" → "3f1c2a9e…"; a label up to 20 characters as it is. */
+export function shortOrganization(id: string): string {
+  if (UUID.test(id)) return `${id.slice(0, 8)}…`;
+  return id.length > SHORT_MAX ? `${id.slice(0, SHORT_MAX - 1)}…` : id;
+}
+
+export interface OrganizationGroup {
+  organization: Organization | null;
+  credentials: Credential[];
+}
+
+/**
+ * The list split by organisation, ordered by its id (credentials whose organisation is not
+ * known yet last), each group in the list's own order.
+ */
+export function groupByOrganization(list: Credential[]): OrganizationGroup[] {
+  const groups = new Map<string | null, OrganizationGroup>();
+  for (const c of list) {
+    const group = groups.get(c.organization);
+    if (group) group.credentials.push(c);
+    else groups.set(c.organization, { organization: organizationOf(c), credentials: [c] });
+  }
+  return [...groups.values()].sort((a, b) => {
+    const x = a.organization?.id;
+    const y = b.organization?.id;
+    if (x === y) return 0;
+    if (x === undefined) return 1;
+    if (y === undefined) return -1;
+    return x < y ? -1 : 1;
+  });
+}
+
+/** Holds still in force at `now`, the one ending first first. */
+export function liveHolds(holds: Hold[], now: number): Hold[] {
+  return holds.filter((h) => h.until > now).sort((a, b) => a.until - b.until);
+}
+
+/** "held out for claude-opus-5-5 until 14:03:22: model not allowed (403)". */
+export function holdText(hold: Hold, now: number): string {
+  return `held out for ${hold.models} until ${formatTime(hold.until, now)}: ${hold.reason}`;
+}
+
+/** "98.5% success", or null before the credential served anything (the rate starts at 1). */
+export function successRateText(c: Pick<Credential, 'requests' | 'success_rate'>): string | null {
+  if (c.requests === 0 || !Number.isFinite(c.success_rate)) return null;
+  return `${formatPercent(c.success_rate)} success`;
+}
+
+/** Below 98% is worth a look, below 90% is failing. */
+export function successRateTone(rate: number): Extract<Tone, 'muted' | 'warn' | 'bad'> {
+  if (rate >= 0.98) return 'muted';
+  return rate >= 0.9 ? 'warn' : 'bad';
 }

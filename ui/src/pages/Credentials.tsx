@@ -1,6 +1,8 @@
-// Upstream credentials: their live state, what they are doing, and the operator's actions on
-// them (enable, disable, probe, clear a cooldown, edit, remove, history, import, export).
+// Upstream credentials: their live state, organisation, subscription windows and holds, what
+// they are doing, and the operator's actions on them (enable, disable, probe, clear a cooldown,
+// edit, remove, history, import, export).
 
+import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 
 import { type Credential, api, errorMessage } from '../api';
@@ -13,9 +15,17 @@ import {
   applyCredentialChange,
   canClearCooldown,
   concurrencyText,
+  groupByOrganization,
   headroomPercent,
+  holdText,
   isRamping,
   kindLabel,
+  liveHolds,
+  type Organization,
+  organizationOf,
+  shortOrganization,
+  successRateText,
+  successRateTone,
   upsertCredential,
   withoutCredential,
 } from '../credentials';
@@ -25,9 +35,15 @@ import { hrefFor } from '../router';
 import { CredentialForm } from './CredentialForm';
 import { CredentialHistory } from './CredentialHistory';
 import { ImportDialog } from './ImportDialog';
+import { SubscriptionUsage } from './SubscriptionUsage';
 
 /** In-flight counts and headroom change without a state change (and so without an event). */
 const REFRESH_MS = 5000;
+
+/** The table's columns, for the rows that span it. */
+const COLUMNS = 10;
+
+type Order = 'listed' | 'organization';
 
 type Open =
   | { dialog: 'add' }
@@ -41,6 +57,7 @@ export function Credentials() {
   const [list, setList] = useState<Credential[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [open, setOpen] = useState<Open>(null);
+  const [order, setOrder] = useState<Order>('listed');
   const toast = useToast();
   const now = useNow();
 
@@ -90,6 +107,25 @@ export function Credentials() {
           Import CSV
         </button>
         <ExportControls />
+        <div class="segmented" role="group" aria-label="Order" data-testid="order-switch">
+          {(
+            [
+              ['listed', 'as listed'],
+              ['organization', 'by organisation'],
+            ] as const
+          ).map(([id, label]) => (
+            <button
+              key={id}
+              type="button"
+              class={id === order ? 'on' : undefined}
+              aria-pressed={id === order}
+              onClick={() => setOrder(id)}
+              data-testid={`order-${id}`}
+            >
+              {label}
+            </button>
+          ))}
+        </div>
       </div>
       <ErrorNote error={error} />
       {list === null ? (
@@ -104,7 +140,7 @@ export function Credentials() {
                 <th>Name</th>
                 <th>Kind</th>
                 <th>Secret</th>
-                <th>Group</th>
+                <th>Organisation</th>
                 <th>State</th>
                 <th class="num">In flight</th>
                 <th>Headroom</th>
@@ -114,21 +150,30 @@ export function Credentials() {
               </tr>
             </thead>
             <tbody>
-              {list.map((c) => (
-                <CredentialRow
-                  key={c.id}
-                  c={c}
-                  now={now}
-                  onToggle={() =>
-                    c.enabled
-                      ? act('Disable', c, () => api.disableCredential(c.id))
-                      : act('Enable', c, () => api.enableCredential(c.id))
-                  }
-                  onProbe={() => probe(c)}
-                  onClearCooldown={() => act('Clear cooldown', c, () => api.clearCooldown(c.id))}
-                  onOpen={(dialog) => setOpen({ dialog, credential: c })}
-                />
-              ))}
+              {(order === 'organization' ? groupByOrganization(list) : [{ organization: null, credentials: list }]).map(
+                (group) => (
+                  <Fragment key={group.organization?.id ?? ''}>
+                    {order === 'organization' && (
+                      <OrganizationHeader organization={group.organization} count={group.credentials.length} />
+                    )}
+                    {group.credentials.map((c) => (
+                      <CredentialRow
+                        key={c.id}
+                        c={c}
+                        now={now}
+                        onToggle={() =>
+                          c.enabled
+                            ? act('Disable', c, () => api.disableCredential(c.id))
+                            : act('Enable', c, () => api.enableCredential(c.id))
+                        }
+                        onProbe={() => probe(c)}
+                        onClearCooldown={() => act('Clear cooldown', c, () => api.clearCooldown(c.id))}
+                        onOpen={(dialog) => setOpen({ dialog, credential: c })}
+                      />
+                    ))}
+                  </Fragment>
+                ),
+              )}
             </tbody>
           </table>
         </div>
@@ -197,84 +242,176 @@ function CredentialRow({ c, now, onToggle, onProbe, onClearCooldown, onOpen }: R
     }
   };
   const headroom = headroomPercent(c.headroom);
+  const holds = liveHolds(c.holds, now);
+  const success = successRateText(c);
+  const dim = c.enabled ? '' : 'dim';
 
   return (
-    <tr data-testid="credential-row" data-credential-name={c.name} data-credential-id={c.id} class={c.enabled ? '' : 'dim'}>
-      <td class="name-cell">
-        <div class="strong">{c.name}</div>
-        <div class="muted small">
-          priority {c.priority} · weight {c.weight} · {c.source}
-        </div>
-      </td>
-      <td class="nowrap">{kindLabel(c.kind)}</td>
-      <td>
-        <code class="secret">{c.masked}</code>
-      </td>
-      <td>{c.group ?? <span class="muted">—</span>}</td>
-      <td class="state-cell">
-        <StateBadge state={c.state} />
-        {c.reason && <div class="small">{c.reason}</div>}
-        <StateTimer c={c} now={now} />
-      </td>
-      <td class="num" title={isRamping(c) ? 'ramping back up to its limit after a recovery' : undefined}>
-        {concurrencyText(c)}
-      </td>
-      <td>
-        {headroom === null ? (
-          <span class="muted">—</span>
-        ) : (
-          <div class="bar" title={ratelimitTitle(c)} data-testid="headroom">
-            <div class={`bar-fill ${headroom < 20 ? 'low' : ''}`} style={{ width: `${headroom}%` }} />
-            <span class="bar-label">{headroom}%</span>
+    <>
+      <tr
+        data-testid="credential-row"
+        data-credential-name={c.name}
+        data-credential-id={c.id}
+        class={`${dim} ${c.subscription ? 'has-usage' : ''}`}
+      >
+        <td class="name-cell">
+          <div class="strong">{c.name}</div>
+          <div class="muted small">
+            priority {c.priority} · weight {c.weight} · {c.source}
           </div>
-        )}
-      </td>
-      <td class="num">
-        <a href={hrefFor('requests', { credential: c.id })} title="Show its requests">
-          {formatCount(c.requests)}
-        </a>{' '}
-        / <span class={c.errors > 0 ? 'bad-text' : ''}>{formatCount(c.errors)}</span>
-      </td>
-      <td>
-        {c.last_error ? (
-          <span title={formatTimestamp(c.last_error.at)}>
-            {humanize(c.last_error.class)}
-            <div class="muted small">{formatRelative(c.last_error.at, now)}</div>
-          </span>
+        </td>
+        <td class="nowrap">{kindLabel(c.kind)}</td>
+        <td>
+          <code class="secret">{c.masked}</code>
+        </td>
+        <td class="org-cell">
+          <OrganizationCell organization={organizationOf(c)} />
+        </td>
+        <td class="state-cell">
+          <StateBadge state={c.state} />
+          {c.reason && <div class="small">{c.reason}</div>}
+          <StateTimer c={c} now={now} />
+          {holds.length > 0 && (
+            <ul class="holds">
+              {holds.map((h) => (
+                <li key={h.models} class="small warn-text" title={formatTimestamp(h.until)} data-testid="hold">
+                  {holdText(h, now)}
+                </li>
+              ))}
+            </ul>
+          )}
+        </td>
+        <td class="num" title={isRamping(c) ? 'ramping back up to its limit after a recovery' : undefined}>
+          {concurrencyText(c)}
+        </td>
+        <td>
+          {headroom === null ? (
+            <span class="muted">—</span>
+          ) : (
+            <div class="bar" title={ratelimitTitle(c)} data-testid="headroom">
+              <div class={`bar-fill ${headroom < 20 ? 'low' : ''}`} style={{ width: `${headroom}%` }} />
+              <span class="bar-label">{headroom}%</span>
+            </div>
+          )}
+        </td>
+        <td class="num">
+          <a href={hrefFor('requests', { credential: c.id })} title="Show its requests">
+            {formatCount(c.requests)}
+          </a>{' '}
+          / <span class={c.errors > 0 ? 'bad-text' : ''}>{formatCount(c.errors)}</span>
+          {success && (
+            <div
+              class={`small ${TONE_TEXT[successRateTone(c.success_rate)]}`}
+              title="recent success rate"
+              data-testid="success-rate"
+            >
+              {success}
+            </div>
+          )}
+        </td>
+        <td>
+          {c.last_error ? (
+            <span title={formatTimestamp(c.last_error.at)}>
+              {humanize(c.last_error.class)}
+              <div class="muted small">{formatRelative(c.last_error.at, now)}</div>
+            </span>
+          ) : (
+            <span class="muted">—</span>
+          )}
+        </td>
+        <td class="actions">
+          <button type="button" class="small" disabled={busy !== null} onClick={run('toggle', onToggle)} data-testid="toggle-enabled">
+            {c.enabled ? 'Disable' : 'Enable'}
+          </button>
+          <button type="button" class="small" disabled={busy !== null} onClick={run('probe', onProbe)} data-testid="probe">
+            {busy === 'probe' ? 'Probing…' : 'Probe'}
+          </button>
+          {canClearCooldown(c.state) && (
+            <button
+              type="button"
+              class="small"
+              disabled={busy !== null}
+              onClick={run('clear', onClearCooldown)}
+              data-testid="clear-cooldown"
+            >
+              Clear cooldown
+            </button>
+          )}
+          <Menu label="More" testid="more-actions">
+            <button type="button" onClick={() => onOpen('edit')} data-testid="edit">
+              Edit…
+            </button>
+            <button type="button" onClick={() => onOpen('history')} data-testid="history">
+              History…
+            </button>
+            <button type="button" class="danger-text" onClick={() => onOpen('remove')} data-testid="remove">
+              Remove…
+            </button>
+          </Menu>
+        </td>
+      </tr>
+      {c.subscription && (
+        <tr class={`usage-row ${dim}`} data-testid="subscription" data-credential-name={c.name}>
+          <td colSpan={COLUMNS}>
+            <SubscriptionUsage usage={c.subscription} now={now} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+const TONE_TEXT = { muted: 'muted', warn: 'warn-text', bad: 'bad-text' } as const;
+
+/** The short id (the full one on hover) and whether it is the operator's group or the provider's. */
+function OrganizationCell({ organization: org }: { organization: Organization | null }) {
+  if (org === null) {
+    return (
+      <span class="muted" title="not known yet: the provider names it in its first answer">
+        —
+      </span>
+    );
+  }
+  const title =
+    org.source === 'reported'
+      ? `organisation ${org.id}, as the provider reported it`
+      : `the operator's group “${org.id}”` +
+        (org.reported ? `; the provider reports organisation ${org.reported}` : '');
+  return (
+    <div data-testid="organization" data-source={org.source} data-organization={org.id} title={title}>
+      {org.source === 'reported' ? <code class="nowrap">{org.short}</code> : <span class="nowrap">{org.short}</span>}
+      <div class="muted small">
+        {org.source === 'reported' ? 'reported' : 'group'}
+        {org.reported && <> · provider {shortOrganization(org.reported)}</>}
+      </div>
+    </div>
+  );
+}
+
+function OrganizationHeader({ organization: org, count }: { organization: Organization | null; count: number }) {
+  const n = `${count} credential${count === 1 ? '' : 's'}`;
+  return (
+    <tr class="group-row" data-testid="organization-group" data-organization={org?.id ?? ''}>
+      <th colSpan={COLUMNS} scope="colgroup">
+        {org === null ? (
+          <span>Organisation not reported yet</span>
         ) : (
-          <span class="muted">—</span>
+          <span title={org.id}>
+            {org.source === 'reported' ? (
+              <>
+                Organisation <code>{org.short}</code>
+              </>
+            ) : (
+              <>Group {org.short}</>
+            )}
+            <span class="muted">
+              {' · '}
+              {org.source === 'reported' ? 'reported by the provider' : 'set by the operator'}
+            </span>
+          </span>
         )}
-      </td>
-      <td class="actions">
-        <button type="button" class="small" disabled={busy !== null} onClick={run('toggle', onToggle)} data-testid="toggle-enabled">
-          {c.enabled ? 'Disable' : 'Enable'}
-        </button>
-        <button type="button" class="small" disabled={busy !== null} onClick={run('probe', onProbe)} data-testid="probe">
-          {busy === 'probe' ? 'Probing…' : 'Probe'}
-        </button>
-        {canClearCooldown(c.state) && (
-          <button
-            type="button"
-            class="small"
-            disabled={busy !== null}
-            onClick={run('clear', onClearCooldown)}
-            data-testid="clear-cooldown"
-          >
-            Clear cooldown
-          </button>
-        )}
-        <Menu label="More" testid="more-actions">
-          <button type="button" onClick={() => onOpen('edit')} data-testid="edit">
-            Edit…
-          </button>
-          <button type="button" onClick={() => onOpen('history')} data-testid="history">
-            History…
-          </button>
-          <button type="button" class="danger-text" onClick={() => onOpen('remove')} data-testid="remove">
-            Remove…
-          </button>
-        </Menu>
-      </td>
+        <span class="muted"> · {n}</span>
+      </th>
     </tr>
   );
 }

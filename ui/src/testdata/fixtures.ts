@@ -1,6 +1,6 @@
 // Small builders for the unit tests' API values; only the fields a test cares about differ.
 
-import type { Credential, Overview, RequestRecord } from '../api';
+import type { Credential, Overview, RequestRecord, SubscriptionUsage, UsageWindow } from '../api';
 
 export function credential(over: Partial<Credential> = {}): Credential {
   return {
@@ -28,6 +28,39 @@ export function credential(over: Partial<Credential> = {}): Credential {
     ratelimit: null,
     last_transition_at: null,
     created_at: 1_700_000_000_000,
+    organization: null,
+    organization_reported: null,
+    holds: [],
+    success_rate: 1,
+    subscription: null,
+    ...over,
+  };
+}
+
+/** A Max-like account: its 5-hour window binds and fills, Opus is spent, overage is off. */
+export function subscription(over: Partial<SubscriptionUsage> = {}): SubscriptionUsage {
+  return {
+    status: 'allowed',
+    binding: 'five_hour',
+    reset_at: 1_700_000_000_000 + 3 * 3_600_000,
+    windows: [
+      usageWindow({ name: 'five_hour', utilization: 0.42, spent_at: 1_700_000_000_000 + 2 * 3_600_000 }),
+      usageWindow({ name: 'seven_day', utilization: 0.1, reset_at: 1_700_000_000_000 + 4 * 86_400_000 }),
+      usageWindow({ name: 'seven_day_opus', status: 'rejected', utilization: 1 }),
+    ],
+    overage_status: null,
+    overage_in_use: false,
+    ...over,
+  };
+}
+
+export function usageWindow(over: Partial<UsageWindow> = {}): UsageWindow {
+  return {
+    name: 'five_hour',
+    status: 'allowed',
+    utilization: 0,
+    reset_at: 1_700_000_000_000 + 3 * 3_600_000,
+    spent_at: null,
     ...over,
   };
 }

@@ -4,6 +4,12 @@
 
 use crate::types::{EpochMs, Subscription, WindowName};
 
+/// How far a window's reported reset may move and still be the same period. Resets arrive in
+/// whole seconds and are moved onto our clock by the skew against the upstream's whole-second
+/// `Date`, so one period's reset wobbles by up to a second between answers; a new period moves
+/// it by the window's length (hours).
+const SAME_PERIOD_MS: u64 = 60_000;
+
 /// The first reading of one window in its current period.
 #[derive(Clone, Copy, Debug)]
 struct First {
@@ -24,7 +30,7 @@ impl Trends {
                 continue;
             };
             let slot = &mut self.0[name.index()];
-            if slot.is_none_or(|first| first.reset_ms != reset_ms) {
+            if slot.is_none_or(|first| first.reset_ms.abs_diff(reset_ms) > SAME_PERIOD_MS) {
                 *slot = Some(First {
                     reset_ms,
                     utilization,
@@ -90,5 +96,17 @@ mod tests {
         // A new period starts over.
         trends.observe(&sub(0.0, 10 * hour), 6 * hour);
         assert_eq!(trends.spent_at(WindowName::FiveHour, 0.0, 6 * hour), None);
+    }
+
+    #[test]
+    fn a_reset_that_wobbles_by_the_clock_skew_is_the_same_period() {
+        let mut trends = Trends::default();
+        let hour = 3_600_000;
+        trends.observe(&sub(0.2, 5 * hour + 630), 0);
+        trends.observe(&sub(0.4, 5 * hour + 129), hour);
+        assert_eq!(
+            trends.spent_at(WindowName::FiveHour, 0.4, hour),
+            Some(4 * hour)
+        );
     }
 }
