@@ -309,6 +309,7 @@ fn record(failed_over: bool) -> UsageRecord {
         stop_reason: Some("end_turn".to_owned()),
         batch: false,
         speed: Speed::Standard,
+        session_moved: false,
     }
 }
 

@@ -451,6 +451,7 @@ impl Generator {
             stop_reason: Some("end_turn".to_owned()),
             batch: false,
             speed: Speed::Standard,
+            session_moved: false,
         }
     }
 }

@@ -163,6 +163,7 @@ fn batch() -> Vec<UsageRecord> {
                 stop_reason: served_ok.then(|| "end_turn".to_owned()),
                 batch: false,
                 speed: Speed::Standard,
+                session_moved: false,
             }
         })
         .collect()

@@ -48,6 +48,7 @@ fn record() -> UsageRecord {
         stop_reason: Some("end_turn".to_owned()),
         batch: false,
         speed: Speed::Standard,
+        session_moved: false,
     }
 }
 

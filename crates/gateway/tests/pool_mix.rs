@@ -402,3 +402,47 @@ async fn a_subscription_account_shows_its_windows_and_a_spent_window_cools_it_un
     assert!(h.mock.call_count("oauth-max") >= 1, "still serving Sonnet");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_sticky_turn_that_had_to_move_says_so_in_its_record() {
+    let h = Harness::start(Options {
+        env: vec![("KEYLOOP_POOL__STICKY", "true".into())],
+        ..Options::default()
+    })
+    .await;
+    let turn = || {
+        h.message(false)
+            .header("x-claude-code-session-id", "conversation-1")
+            .send()
+    };
+    assert_eq!(turn().await.unwrap().status(), 200);
+    let pinned = ["alpha", "beta", "gamma"]
+        .into_iter()
+        .find(|n| h.mock.call_count(n) == 1)
+        .unwrap();
+    h.mock.push_scenario(
+        pinned,
+        Scenario::RateLimited {
+            retry_after_secs: 30,
+        },
+        1,
+    );
+    assert_eq!(turn().await.unwrap().status(), 200, "the 429 fails over");
+    assert_eq!(
+        turn().await.unwrap().status(),
+        200,
+        "served while the pin cools"
+    );
+    h.gateway.ledger_settled().await;
+    let log = h.admin_get("/requests?limit=10").await;
+    let moved: Vec<bool> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|r| r["session_moved"].as_bool().unwrap())
+        .collect();
+    // Oldest first: on the pin; failed over off the 429; served elsewhere while it cools.
+    assert_eq!(moved, vec![false, true, true], "{log}");
+    h.shutdown().await;
+}

@@ -147,6 +147,9 @@ pub struct UsageRecord {
     /// The request's `speed`: fast mode is priced at a multiple of list. (Where the answer
     /// says it ran, `usage.inference_geo`, is in `usage`.)
     pub speed: Speed,
+    /// A sticky session's turn served by another credential than its pinned one (the pinned
+    /// one was out): its prompt cache was likely missed.
+    pub session_moved: bool,
 }
 
 impl UsageRecord {
@@ -188,6 +191,7 @@ impl UsageRecord {
             stop_reason: Some("end_turn".to_owned()),
             batch: false,
             speed: Speed::Standard,
+            session_moved: false,
         }
     }
 }

@@ -421,6 +421,8 @@ pub struct RequestView {
     /// Null when the model has no price.
     pub cost_usd: Option<f64>,
     pub stop_reason: Option<String>,
+    /// A sticky session's turn that its pinned credential could not serve.
+    pub session_moved: bool,
     pub attempts: Vec<AttemptView>,
 }
 
@@ -451,6 +453,7 @@ impl From<&UsageRecord> for RequestView {
             cache_write_1h_tokens: r.usage.cache_write_1h_tokens,
             cost_usd: r.cost_nanos.map(usd),
             stop_reason: r.stop_reason.clone(),
+            session_moved: r.session_moved,
             attempts: r
                 .attempts
                 .iter()

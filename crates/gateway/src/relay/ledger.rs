@@ -35,6 +35,7 @@ pub(super) fn draft(ctx: &RequestCtx, attempts: &[AttemptFailure]) -> UsageRecor
         stop_reason: None,
         batch: false,
         speed: ctx.speed,
+        session_moved: false,
     }
 }
 
@@ -50,6 +51,7 @@ pub(super) fn served_by(record: &mut UsageRecord, lease: &Lease, class: OutcomeC
     record.key_id = Some(lease.key_id().to_string());
     record.key_name = Some(lease.name().to_owned());
     record.last_class = Some(class);
+    record.session_moved = lease.moved();
 }
 
 pub(super) fn elapsed_ms(ctx: &RequestCtx) -> i64 {

@@ -71,6 +71,7 @@ fn bare(request_id: &str, at: EpochMs) -> UsageRecord {
         stop_reason: None,
         batch: false,
         speed: Speed::Standard,
+        session_moved: false,
     }
 }
 
@@ -372,6 +373,7 @@ async fn records_round_trip_every_field() {
     full.stop_reason = Some("max_tokens".into());
     full.batch = true;
     full.speed = Speed::Fast;
+    full.session_moved = true;
 
     // Nothing optional set, no attempts, no price, no first token.
     let mut empty = bare("req_empty", T0);

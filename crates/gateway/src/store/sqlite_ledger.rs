@@ -246,8 +246,8 @@ const RECORD_COLUMNS: &str = "request_id, at, client_id, client_name, attributed
      key_name, provider, route, requested_model, served_model, status, outcome, last_class, \
      attempts, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
      cache_write_5m_tokens, cache_write_1h_tokens, cost_nanos, latency_ms, ttft_ms, streamed, \
-     stop_reason, batch, speed, inference_geo";
-const RECORD_COLUMN_COUNT: usize = 29;
+     stop_reason, batch, speed, inference_geo, session_moved";
+const RECORD_COLUMN_COUNT: usize = 30;
 
 /// Most rows per multi-row statement. SQLite compiles a multi-row INSERT to a program that
 /// grows with its rows (about 2 KB a record row) and keeps it prepared: at 512 rows the writer
@@ -393,6 +393,9 @@ fn usage_row(row: &SqliteRow) -> Result<UsageRow> {
         stop_reason: row.get("stop_reason"),
         batch: row.get("batch"),
         speed: speed.as_deref().map_or(Speed::Standard, Speed::from_wire),
+        session_moved: row
+            .get::<Option<i64>, _>("session_moved")
+            .is_some_and(|v| v != 0),
     })
 }
 
@@ -473,7 +476,8 @@ fn insert_statement(chunk: &[UsageRecord]) -> SqliteQuery<'_> {
                 Speed::Standard => None,
                 fast => Some(fast.as_str()),
             })
-            .bind(r.usage.inference_geo.wire_value());
+            .bind(r.usage.inference_geo.wire_value())
+            .bind(r.session_moved.then_some(1_i64));
     }
     query
 }
