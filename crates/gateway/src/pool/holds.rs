@@ -63,6 +63,11 @@ impl Holds {
             .max()
     }
 
+    /// Whether a hold on exactly `models` is in force at `now`.
+    pub(super) fn holds(&self, models: &Models, now: EpochMs) -> bool {
+        self.0.iter().any(|h| h.until > now && h.models == *models)
+    }
+
     /// Forgets ended holds.
     pub(super) fn prune(&mut self, now: EpochMs) {
         self.0.retain(|h| h.until > now);

@@ -894,10 +894,11 @@ fn hold_spent_windows(key: &mut Key, snapshot: &RateLimitSnapshot, now: EpochMs)
         else {
             continue;
         };
-        if until > now && key.holds.until(Some(family.as_str()), now).is_none() {
+        let models = Models::Family(family);
+        if until > now && !key.holds.holds(&models, now) {
             key.holds.prune(now);
             key.holds.hold(
-                Models::Family(family),
+                models,
                 until,
                 format!("subscription window {} spent", name.claim()),
             );

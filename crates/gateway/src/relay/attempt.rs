@@ -1,9 +1,9 @@
 //! The failover loop: each credential at most once, within the request's deadline. Moving away
 //! from a credential whose failure is its own is free; a retry after a provider-wide failure
-//! counts against `max_attempts` and needs room in the global retry budget. Its state lives in one `Failover`, shared by the
-//! attempts made before the client sees a status line and by the ones that resume a stream
-//! which failed before its first content event (see `stream`): one loop, whichever side of the
-//! commit point it runs on.
+//! counts against `max_attempts` and needs room in the global retry budget. Its state lives in
+//! one `Failover`, shared by the attempts made before the client sees a status line and by the
+//! ones that resume a stream which failed before its first content event (see `stream`): one
+//! loop, whichever side of the commit point it runs on.
 
 use std::sync::Arc;
 

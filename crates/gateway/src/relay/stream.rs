@@ -409,14 +409,13 @@ impl Relaying {
         self.finished = true;
         self.settle(ended, outcome.class);
         if let Some(leg) = self.leg.take() {
+            // The stream is ending and nothing is left to await: a long transition is saved by
+            // the background persister.
             let model = self.ctx.model.as_deref();
-            let reported = self
-                .relay
+            self.relay
                 .inner
                 .pool
                 .report_for(&leg.lease, &outcome, model, now_ms());
-            // The stream is ending: nothing is left to await, the background persister saves it.
-            drop(reported);
             tracing::info!(
                 request_id = %self.ctx.request_id,
                 key = leg.lease.name(),
