@@ -26,6 +26,8 @@ pub struct Lease {
     pub(super) counts_tokens: bool,
     /// When the key's OAuth access token expires, if known.
     pub(super) token_expires_at: Option<EpochMs>,
+    /// The organisation the provider last reported for the key.
+    pub(super) organization: Option<Arc<str>>,
     pub(super) incarnation: u64,
     /// The key's state-machine epoch when the lease was taken.
     pub(super) epoch: u64,
@@ -68,6 +70,12 @@ impl Lease {
     /// Whether a sticky session had to move off its pinned key for this attempt.
     pub fn moved(&self) -> bool {
         self.moved
+    }
+
+    /// Whether the provider last reported this organisation for the key (so noting it again
+    /// would change nothing).
+    pub fn in_organization(&self, organization: &str) -> bool {
+        self.organization.as_deref() == Some(organization)
     }
 
     /// When the key's OAuth access token expires, if known.

@@ -462,6 +462,7 @@ impl Relay {
         if let Some(org) = headers
             .get(ORGANIZATION_HEADER)
             .and_then(|v| v.to_str().ok())
+            && !lease.in_organization(org)
         {
             inner.pool.note_organization(&lease, org);
         }
