@@ -147,6 +147,16 @@ struct AddKey {
     /// Tokens per UTC day.
     #[arg(long)]
     daily_tokens: Option<u64>,
+    /// When the prepaid credits expire (`2027-01-31` or an RFC 3339 time).
+    #[arg(long)]
+    credits_expire: Option<String>,
+    /// An OAuth credential's refresh token, read from this environment variable (never argv):
+    /// the access token is then kept fresh.
+    #[arg(long)]
+    refresh_token_env: Option<String>,
+    /// When the OAuth access token expires (RFC 3339).
+    #[arg(long)]
+    token_expires: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -316,6 +326,26 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<ExitCode> 
                 ),
             };
             let secret = read_secret(add.secret_env.as_deref())?;
+            let when = |flag: &str, value: Option<&str>| {
+                value
+                    .map(|v| {
+                        crate::config::moment(v).with_context(|| {
+                            format!("{flag}: expected a date or an RFC 3339 time, got {v:?}")
+                        })
+                    })
+                    .transpose()
+            };
+            let credits_expire_at = when("--credits-expire", add.credits_expire.as_deref())?;
+            let oauth = match add.refresh_token_env.as_deref() {
+                None => None,
+                Some(var) => Some(crate::config::OAuthGrant {
+                    refresh_token: Secret::new(
+                        std::env::var(var)
+                            .with_context(|| format!("--refresh-token-env: {var} is not set"))?,
+                    ),
+                    expires_at: when("--token-expires", add.token_expires.as_deref())?,
+                }),
+            };
             let row = keyring::add(
                 store.as_ref(),
                 &vault,
@@ -333,8 +363,8 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<ExitCode> 
                         daily_requests: add.daily_requests.filter(|n| *n > 0),
                         daily_tokens: add.daily_tokens.filter(|n| *n > 0),
                     },
-                    credits_expire_at: None,
-                    oauth: None,
+                    credits_expire_at,
+                    oauth,
                 },
                 "cli",
             )

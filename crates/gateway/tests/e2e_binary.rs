@@ -333,3 +333,91 @@ async fn a_credential_disabled_just_before_a_kill_stays_disabled() {
     child.wait().unwrap();
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_kill_during_an_oauth_refresh_leaves_the_token_family_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = hex::encode([6u8; 32]);
+    let access = "sk-ant-oat01-binary-test-access-0000000000";
+    let seed = "sk-ant-ort01-binary-test-refresh-000000000";
+    let mock = MockUpstream::start(MockConfig {
+        keys: vec![MockKey::new("max", access).with_refresh_token(seed)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let config = dir.path().join("keyloop.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[upstream]\noauth-token-url = \"{}/v1/oauth/token\"\n\
+             [[keys]]\nname = \"max\"\nsecret = {access:?}\nrefresh-token = {seed:?}\n\
+             token-expires = \"2020-01-01T00:00:00Z\"\n",
+            mock.url()
+        ),
+    )
+    .unwrap();
+    let (_, stdout, _) = run(
+        keyloop(dir.path(), &master).args(["clients", "create", "ci"]),
+        None,
+    );
+    let client_key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("key (shown once, store it now): "))
+        .unwrap()
+        .to_owned();
+    let serve_it = || {
+        let mut command = keyloop(dir.path(), &master);
+        command
+            .env("KEYLOOP_UPSTREAM__BASE_URL", mock.url())
+            .arg("--config")
+            .arg(&config);
+        serve(command)
+    };
+    let ask = |addr: String| {
+        let client_key = client_key.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("http://{addr}/v1/messages"))
+                .header("x-api-key", &client_key)
+                .header("anthropic-version", "2023-06-01")
+                .json(
+                    &serde_json::json!({"model": "claude-sonnet-5-5", "max_tokens": 16,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .send()
+                .await
+        }
+    };
+
+    // The refresh is under way (the endpoint holds its answer) when the process is killed.
+    mock.set_token_endpoint_delay(std::time::Duration::from_secs(60));
+    let Served {
+        mut child, addr, ..
+    } = serve_it();
+    let pending = tokio::spawn(ask(addr));
+    mock.wait_for_token_calls("max", 1).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the killed gateway never answered"
+    );
+
+    mock.set_token_endpoint_delay(std::time::Duration::ZERO);
+    let Served {
+        mut child, addr, ..
+    } = serve_it();
+    for _ in 0..2 {
+        let response = ask(addr.clone()).await.unwrap();
+        assert_eq!(response.status(), 200, "the family is still valid");
+    }
+    assert_eq!(
+        mock.token_calls("max"),
+        2,
+        "one refresh after the restart, kept after it"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    mock.shutdown().await;
+}

@@ -110,7 +110,7 @@ pub struct OAuthGrant {
 }
 
 /// A date (`2027-01-31`, midnight UTC) or an RFC 3339 time, as epoch milliseconds.
-fn moment(value: &str) -> Option<EpochMs> {
+pub fn moment(value: &str) -> Option<EpochMs> {
     let value = value.trim();
     if let Ok(t) = value.parse::<jiff::Timestamp>() {
         return Some(t.as_millisecond());
