@@ -92,3 +92,39 @@ async fn a_token_endpoint_that_is_down_disables_nothing() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_token_expired_answer_refreshes_and_the_same_credential_serves() {
+    let name = "oauth-max";
+    let h = Harness::start(Options {
+        keys: vec![key(name).with_refresh_token(SEED)],
+        // The expiry is not known: only the provider's answer tells.
+        key_lines: vec![(name, format!("refresh-token = {SEED:?}"))],
+        ..Options::default()
+    })
+    .await;
+    let expired = r#"{"type":"error","error":{"type":"authentication_error","message":"OAuth token has expired. Please obtain a new token or refresh your existing token.","details":{"error_code":"token_expired"}},"request_id":"req_1"}"#;
+    h.mock.push_scenario(
+        name,
+        keyloop_mock::Scenario::Replay {
+            status: 401,
+            content_type: "application/json".into(),
+            body: expired.into(),
+        },
+        1,
+    );
+    let r = h.message(false).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "refreshed and served by the same credential"
+    );
+    assert_eq!(h.mock.token_calls(name), 1);
+    assert_eq!(h.mock.call_count(name), 2, "the 401, then the served call");
+    assert_eq!(
+        h.state_of(name).await,
+        "active",
+        "never disabled for an expired token"
+    );
+    h.shutdown().await;
+}
