@@ -6,7 +6,9 @@
 //! The format, and the reasons for it:
 //! - A header row is required. Column names are case-insensitive (`-` or a space may stand for
 //!   `_`), in any order: `name` and `secret` are required; `kind, priority, weight,
-//!   max_concurrent, group, enabled` are optional. `masked, source, created_at`, which `export`
+//!   max_concurrent, group, enabled, rps, daily_requests, daily_tokens, credits_expire,
+//!   refresh_token, token_expires` are optional (dates as `2027-01-31` or RFC 3339; the refresh
+//!   token is a secret like `secret`, written by `export` only with secrets). `masked, source, created_at`, which `export`
 //!   writes, are accepted and ignored, so an exported file imports as it is (imported rows take
 //!   the importer's source and a new creation time). Any other column refuses the whole file: a
 //!   misspelt `prority` that was silently dropped would import every credential with the wrong
@@ -56,7 +58,7 @@ pub const MAX_ROWS: usize = 10_000;
 pub const MAX_NAME_CHARS: usize = 128;
 
 /// The columns `export` writes, in order.
-pub const EXPORT_COLUMNS: [&str; 11] = [
+pub const EXPORT_COLUMNS: [&str; 17] = [
     "name",
     "kind",
     "secret",
@@ -66,6 +68,12 @@ pub const EXPORT_COLUMNS: [&str; 11] = [
     "max_concurrent",
     "group",
     "enabled",
+    "rps",
+    "daily_requests",
+    "daily_tokens",
+    "credits_expire",
+    "refresh_token",
+    "token_expires",
     "source",
     "created_at",
 ];
@@ -285,9 +293,23 @@ pub async fn export(
         } else {
             Secret::new(String::new())
         };
-        let created_at = jiff::Timestamp::from_millisecond(row.created_at)
-            .map(|t| t.to_string())
-            .unwrap_or_default();
+        let time = |ms: Option<i64>| {
+            ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        };
+        let created_at = time(Some(row.created_at));
+        let refresh = match (&row.refresh_sealed, with_secrets) {
+            (Some(sealed), true) => {
+                vault
+                    .open_string(sealed)
+                    .map_err(|_| keyring::Error::Sealed {
+                        name: row.name.clone(),
+                    })?
+            }
+            _ => Secret::new(String::new()),
+        };
+        let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
         let cells = [
             row.name.as_str(),
             kind.as_str(),
@@ -300,6 +322,12 @@ pub async fn export(
                 .unwrap_or_default(),
             row.group_label.as_deref().unwrap_or(""),
             if row.enabled { "true" } else { "false" },
+            &number(row.rps),
+            &number(row.daily_requests),
+            &number(row.daily_tokens),
+            &time(row.credits_expire_at),
+            refresh.expose(),
+            &time(row.token_expires_at),
             &row.source,
             &created_at,
         ];
@@ -363,6 +391,12 @@ enum Column {
     MaxConcurrent,
     Group,
     Enabled,
+    Rps,
+    DailyRequests,
+    DailyTokens,
+    CreditsExpire,
+    RefreshToken,
+    TokenExpires,
     /// Written by `export` for people to read; not imported.
     Informational,
 }
@@ -379,6 +413,12 @@ impl Column {
             "max_concurrent" => Self::MaxConcurrent,
             "group" => Self::Group,
             "enabled" => Self::Enabled,
+            "rps" => Self::Rps,
+            "daily_requests" => Self::DailyRequests,
+            "daily_tokens" => Self::DailyTokens,
+            "credits_expire" => Self::CreditsExpire,
+            "refresh_token" => Self::RefreshToken,
+            "token_expires" => Self::TokenExpires,
             "masked" | "source" | "created_at" => Self::Informational,
             _ => return None,
         })
@@ -394,6 +434,12 @@ impl Column {
             Self::MaxConcurrent => "max_concurrent",
             Self::Group => "group",
             Self::Enabled => "enabled",
+            Self::Rps => "rps",
+            Self::DailyRequests => "daily_requests",
+            Self::DailyTokens => "daily_tokens",
+            Self::CreditsExpire => "credits_expire",
+            Self::RefreshToken => "refresh_token",
+            Self::TokenExpires => "token_expires",
             Self::Informational => "informational",
         }
     }
@@ -669,6 +715,46 @@ fn new_key(
         problems.push(problem);
         true
     });
+    let mut cap = |column: Column| {
+        whole_number(column, cells.get(column), 1).unwrap_or_else(|problem| {
+            problems.push(problem);
+            None
+        })
+    };
+    let caps = crate::pool::Caps {
+        rps: cap(Column::Rps),
+        daily_requests: cap(Column::DailyRequests).map(u64::from),
+        daily_tokens: cap(Column::DailyTokens).map(u64::from),
+    };
+    let mut date = |column: Column| {
+        let value = cells.get(column);
+        if value.is_empty() {
+            return None;
+        }
+        let parsed = crate::config::moment(value);
+        if parsed.is_none() {
+            problems.push(format!(
+                "{} {} is not a date (2027-01-31) or an RFC 3339 time",
+                column.as_str(),
+                Shown(value)
+            ));
+        }
+        parsed
+    };
+    let credits_expire_at = date(Column::CreditsExpire);
+    let token_expires_at = date(Column::TokenExpires);
+    let refresh = cells.get(Column::RefreshToken);
+    let oauth = (!refresh.is_empty()).then(|| crate::config::OAuthGrant {
+        refresh_token: Secret::new(refresh.to_owned()),
+        expires_at: token_expires_at,
+    });
+    // Its value is never quoted: it is a secret.
+    problems.extend(
+        (!refresh.is_empty())
+            .then(|| super::secret_problem(refresh))
+            .flatten()
+            .map(|problem| problem.replacen("secret", "refresh_token", 1)),
+    );
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -681,9 +767,9 @@ fn new_key(
         max_concurrent,
         group: (!group.is_empty()).then(|| group.to_owned()),
         enabled,
-        caps: crate::pool::Caps::default(),
-        credits_expire_at: None,
-        oauth: None,
+        caps,
+        credits_expire_at,
+        oauth,
     })
 }
 

@@ -521,8 +521,8 @@ async fn export_without_secrets_leaves_the_secret_column_empty() {
     assert_eq!(&record[2], "");
     assert_eq!(&record[3], mask_secret(A));
     assert_eq!(&record[8], "true");
-    assert_eq!(&record[9], "cli");
-    let created: jiff::Timestamp = record[10].parse().unwrap();
+    assert_eq!(&record[15], "cli");
+    let created: jiff::Timestamp = record[16].parse().unwrap();
     assert_eq!(created.as_millisecond(), f.stored("main").await.created_at);
 
     let report = fixture().await.import(&csv, true).await;
@@ -602,4 +602,55 @@ async fn the_row_limit_is_inclusive() {
         f.refused(rows(MAX_ROWS + 1).as_bytes()).await,
         Error::TooManyRows { limit: MAX_ROWS }
     ));
+}
+
+#[tokio::test]
+async fn caps_expiries_and_a_refresh_token_travel_through_import_and_export() {
+    let f = fixture().await;
+    let refresh = "sk-ant-ort01-csv-refresh-token-000000000000";
+    let csv = format!(
+        "name,secret,rps,daily_requests,daily_tokens,credits_expire,refresh_token,token_expires\n\
+         max,{OAT},3,100,50000,2027-01-31,{refresh},2026-12-05T00:00:00Z\n\
+         bad,{A},0,,,soon,sk ant,\n"
+    );
+    let report = f.import(&csv, false).await;
+    assert_eq!(report.rows[0].status, RowStatus::Valid);
+    assert_eq!(report.rows[1].status, RowStatus::Malformed);
+    let reason = report.rows[1].reason.clone().unwrap();
+    assert!(reason.contains("rps 0 is below 1"), "{reason}");
+    assert!(reason.contains("credits_expire"), "{reason}");
+    assert!(
+        reason.contains("refresh_token contains whitespace"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("sk ant"),
+        "a refresh token is never quoted: {reason}"
+    );
+
+    let stored = f.stored("max").await;
+    assert_eq!(
+        (stored.rps, stored.daily_requests, stored.daily_tokens),
+        (Some(3), Some(100), Some(50_000))
+    );
+    assert_eq!(stored.credits_expire_at, Some(1_801_353_600_000));
+    assert_eq!(stored.token_expires_at, Some(1_796_428_800_000));
+    let opened = f
+        .vault
+        .open_string(stored.refresh_sealed.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(opened.expose(), refresh);
+
+    let hidden =
+        String::from_utf8(export(f.store.as_ref(), &f.vault, false).await.unwrap()).unwrap();
+    assert!(
+        !hidden.contains(refresh),
+        "no refresh token without secrets"
+    );
+    assert!(hidden.contains("2027-01-31T00:00:00Z"), "{hidden}");
+    let full = String::from_utf8(export(f.store.as_ref(), &f.vault, true).await.unwrap()).unwrap();
+    assert!(
+        full.contains(refresh),
+        "the explicit export with secrets carries it"
+    );
 }
