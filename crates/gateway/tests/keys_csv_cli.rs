@@ -123,7 +123,9 @@ async fn import_and_export_credentials_as_csv() {
     assert_eq!(masked.code, Some(0), "{}", masked.stderr);
     assert!(
         masked.stdout.starts_with(
-            "name,kind,secret,masked,priority,weight,max_concurrent,group,enabled,source,created_at\n"
+            "name,kind,secret,masked,priority,weight,max_concurrent,group,enabled,rps,\
+             daily_requests,daily_tokens,credits_expire,refresh_token,token_expires,source,\
+             created_at\n"
         ),
         "{}",
         masked.stdout
@@ -131,7 +133,7 @@ async fn import_and_export_credentials_as_csv() {
     assert!(
         masked
             .stdout
-            .contains("alpha,api-key,,sk-ant-api…0000,0,1,,org-a,true,import,")
+            .contains("alpha,api-key,,sk-ant-api…0000,0,1,,org-a,true,,,,,,,import,")
     );
     assert!(masked.stdout.contains("beta,oauth,,"));
     assert_no_secret(&masked);

@@ -101,7 +101,9 @@ pub enum Error {
     /// `column` is as [`Shown`] renders it, never the raw cell.
     #[error(
         "unknown column {column} in the header; the columns are name, secret, kind, priority, \
-         weight, max_concurrent, group, enabled (and masked, source, created_at, which are ignored)"
+         weight, max_concurrent, group, enabled, rps, daily_requests, daily_tokens, \
+         credits_expire, refresh_token, token_expires (and masked, source, created_at, which are \
+         ignored)"
     )]
     UnknownColumn { column: String },
     #[error("column {column:?} appears twice in the header")]
