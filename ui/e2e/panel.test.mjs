@@ -219,6 +219,35 @@ test('an OAuth credential shows its organisation and its subscription windows, t
   await page.getByTestId('order-listed').click();
 });
 
+test('a credential added with a refresh token and a burst limit shows both, the refresh token nowhere', async () => {
+  await page.getByTestId('nav-credentials').click();
+  await page.getByTestId('add-credential').click();
+  const form = page.getByTestId('credential-form');
+  await form.getByTestId('field-name').fill('e2e-oauth');
+  // The refresh token's inputs appear once the secret reads as an OAuth token.
+  assert.equal(await form.getByTestId('field-refresh-token').count(), 0);
+  await form.getByTestId('field-secret').fill('sk-ant-oat01-e2e-access-0000000000000000');
+  const refreshToken = 'sk-ant-ort01-e2e-refresh-' + Math.random().toString(36).slice(2).padEnd(16, '0');
+  await form.getByTestId('field-refresh-token').fill(refreshToken);
+  await form.getByTestId('field-token-expires').fill('2030-01-31T12:00');
+  await form.getByTestId('field-rps').fill('3');
+  // Added disabled, so the demo's traffic leaves its token alone.
+  await form.getByTestId('field-enabled').uncheck();
+  await form.getByTestId('save-credential').click();
+  await form.waitFor({ state: 'detached' });
+
+  const added = row('e2e-oauth');
+  await added.waitFor();
+  assert.match(await added.getByTestId('oauth-refresh').innerText(), /^refreshes automatically · token expires in \d+ d$/);
+  assert.equal(await added.getByTestId('caps').innerText(), '3/s');
+  assert.ok(!(await page.content()).includes(refreshToken), 'the refresh token is on the page');
+  const view = (await api('/credentials')).credentials.find((c) => c.name === 'e2e-oauth');
+  assert.equal(view.refreshable, true);
+  assert.equal(view.rps, 3);
+  assert.ok(!JSON.stringify(view).includes(refreshToken), 'the API echoes the refresh token');
+  await shot('credentials-added-oauth');
+});
+
 test('a CSV import shows its dry-run report, bad row included, before anything is applied', async () => {
   await page.getByTestId('import-credentials').click();
   const csv = [

@@ -83,6 +83,19 @@ export interface Credential {
   success_rate: number;
   /** A subscription (OAuth) account's usage windows; null for API keys and before the first answer. */
   subscription: SubscriptionUsage | null;
+  /** The operator's caps: a burst limit (requests per second) and daily quotas; null for none. */
+  rps: number | null;
+  daily_requests: number | null;
+  daily_tokens: number | null;
+  /** Use so far today, counted against the daily quotas. */
+  requests_today: number;
+  tokens_today: number;
+  /** When its prepaid credits run out (no longer picked after). */
+  credits_expire_at: EpochMs | null;
+  /** An OAuth credential with a refresh token: the gateway renews its access token itself. */
+  refreshable: boolean;
+  /** When the OAuth access token expires, if known. */
+  token_expires_at: EpochMs | null;
 }
 
 export interface Hold {
@@ -134,11 +147,24 @@ export interface NewCredential {
   max_concurrent?: number | null;
   group?: string | null;
   enabled?: boolean;
+  rps?: number;
+  daily_requests?: number;
+  daily_tokens?: number;
+  credits_expire_at?: EpochMs;
+  /** An OAuth refresh token: a secret, sent once and never shown again. */
+  refresh_token?: string;
+  token_expires_at?: EpochMs;
 }
 
+/** The caps and the credits' expiry take `null` to remove them. */
 export type CredentialPatch = Partial<
   Pick<NewCredential, 'name' | 'secret' | 'priority' | 'weight' | 'max_concurrent' | 'group' | 'enabled'>
->;
+> & {
+  rps?: number | null;
+  daily_requests?: number | null;
+  daily_tokens?: number | null;
+  credits_expire_at?: EpochMs | null;
+};
 
 export interface Transition {
   at: EpochMs;

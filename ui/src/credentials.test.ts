@@ -4,16 +4,26 @@ import type { CredentialChange } from './api';
 import {
   applyCredentialChange,
   canClearCooldown,
+  capsText,
   concurrencyText,
+  creditsText,
+  dateInputValue,
   groupByOrganization,
   headroomPercent,
   holdText,
   kindLabel,
+  limitsPatch,
   liveHolds,
+  oauthText,
   organizationOf,
+  parseDateInput,
+  parseDateTimeInput,
+  parseOptionalWhole,
+  quotaSpent,
   shortOrganization,
   successRateText,
   successRateTone,
+  takesRefreshToken,
   withoutCredential,
 } from './credentials';
 import { credential } from './testdata/fixtures';
@@ -148,5 +158,70 @@ describe('holds and success rate', () => {
     expect(successRateTone(0.99)).toBe('muted');
     expect(successRateTone(0.95)).toBe('warn');
     expect(successRateTone(0.5)).toBe('bad');
+  });
+});
+
+describe('caps, credits and OAuth refresh', () => {
+  const NOW = Date.UTC(2026, 11, 4, 12, 0, 0);
+
+  it('lists the caps that are set with today\'s use', () => {
+    const c = credential({ rps: 3, daily_requests: 1000, daily_tokens: 20_000_000, requests_today: 120, tokens_today: 2_100_000 });
+    expect(capsText(c)).toBe('3/s · 120 / 1000 req today · 2.1M / 20M tokens today');
+    expect(capsText(credential({ rps: 5 }))).toBe('5/s');
+    expect(capsText(credential({ daily_tokens: 5000, tokens_today: 0 }))).toBe('0 / 5k tokens today');
+    expect(capsText(credential())).toBeNull();
+  });
+
+  it('says when a daily quota is used up', () => {
+    expect(quotaSpent(credential({ daily_requests: 10, requests_today: 10 }))).toBe(true);
+    expect(quotaSpent(credential({ daily_tokens: 10, tokens_today: 9 }))).toBe(false);
+    expect(quotaSpent(credential({ rps: 1, requests_today: 1_000 }))).toBe(false);
+  });
+
+  it('writes the credits\' expiry as a day, past or to come', () => {
+    expect(creditsText(Date.UTC(2027, 0, 31), NOW)).toBe('credits expire 31 Jan 2027');
+    expect(creditsText(Date.UTC(2026, 11, 31), NOW)).toBe('credits expire 31 Dec');
+    expect(creditsText(Date.UTC(2026, 11, 2), NOW)).toBe('credits expired 2 Dec');
+    expect(creditsText(null, NOW)).toBeNull();
+  });
+
+  it('tells whether an OAuth token refreshes, with its expiry', () => {
+    const oauth = (over: Parameters<typeof credential>[0]) => credential({ kind: 'oauth', ...over });
+    expect(oauthText(oauth({ refreshable: true, token_expires_at: NOW + 3 * 3_600_000 }), NOW)).toBe(
+      'refreshes automatically · token expires in 3 h',
+    );
+    expect(oauthText(oauth({ refreshable: true }), NOW)).toBe('refreshes automatically');
+    expect(oauthText(oauth({ token_expires_at: NOW - 2 * 3_600_000 }), NOW)).toBe('token expired 2 h ago · no refresh token');
+    expect(oauthText(oauth({}), NOW)).toBeNull();
+    expect(oauthText(credential({ refreshable: true }), NOW)).toBeNull();
+  });
+
+  it('offers a refresh token for an OAuth secret or kind only', () => {
+    expect(takesRefreshToken(' sk-ant-oat01-abc', '')).toBe(true);
+    expect(takesRefreshToken('sk-ant-api03-abc', 'oauth')).toBe(true);
+    expect(takesRefreshToken('sk-ant-api03-abc', '')).toBe(false);
+    expect(takesRefreshToken('sk-ant-oat01-abc', 'api_key')).toBe(false);
+  });
+
+  it('reads the optional form fields', () => {
+    expect(parseOptionalWhole(' 12 ', 'Burst limit')).toBe(12);
+    expect(parseOptionalWhole('', 'Burst limit')).toBeNull();
+    expect(() => parseOptionalWhole('1.5', 'Burst limit')).toThrow('Burst limit must be a whole number');
+    expect(parseDateInput('2027-01-31')).toBe(Date.UTC(2027, 0, 31));
+    expect(parseDateInput('')).toBeNull();
+    expect(() => parseDateInput('31/01/2027')).toThrow();
+    expect(parseDateTimeInput('2027-01-31T14:30')).toBe(Date.UTC(2027, 0, 31, 14, 30));
+    expect(parseDateTimeInput('')).toBeNull();
+    expect(dateInputValue(Date.UTC(2027, 0, 31, 9))).toBe('2027-01-31');
+    expect(dateInputValue(null)).toBe('');
+  });
+
+  it('patches only the limits that changed, null removing one', () => {
+    const current = { rps: 3, daily_requests: 100, daily_tokens: null, credits_expire_at: 5 };
+    expect(limitsPatch(current, { rps: 3, daily_requests: null, daily_tokens: 1000, credits_expire_at: 5 })).toEqual({
+      daily_requests: null,
+      daily_tokens: 1000,
+    });
+    expect(limitsPatch(current, current)).toEqual({});
   });
 });

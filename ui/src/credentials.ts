@@ -1,9 +1,9 @@
 // The credential list as live events change it, and how a row's organisation, holds and
 // success rate read. Pure, so the rules are tested.
 
-import type { Credential, CredentialChange, CredentialKind, CredentialState, Hold } from './api';
+import type { Credential, CredentialChange, CredentialKind, CredentialState, EpochMs, Hold } from './api';
 import type { Tone } from './components/Badge';
-import { formatPercent, formatTime } from './format';
+import { formatCount, formatDay, formatPercent, formatRelative, formatTime } from './format';
 
 /**
  * The row for `change.credential` replaced in place, or added at the end when it is new; a
@@ -136,4 +136,103 @@ export function successRateText(c: Pick<Credential, 'requests' | 'success_rate'>
 export function successRateTone(rate: number): Extract<Tone, 'muted' | 'warn' | 'bad'> {
   if (rate >= 0.98) return 'muted';
   return rate >= 0.9 ? 'warn' : 'bad';
+}
+
+type Caps = Pick<Credential, 'rps' | 'daily_requests' | 'daily_tokens'>;
+
+/**
+ * The caps that are set, with today's use against the daily quotas:
+ * "3/s · 120 / 1000 req today · 2.1M / 20M tokens today"; null when there are none.
+ */
+export function capsText(c: Caps & Pick<Credential, 'requests_today' | 'tokens_today'>): string | null {
+  const parts: string[] = [];
+  if (c.rps !== null) parts.push(`${c.rps}/s`);
+  if (c.daily_requests !== null) parts.push(`${c.requests_today} / ${c.daily_requests} req today`);
+  if (c.daily_tokens !== null) {
+    parts.push(`${formatCount(c.tokens_today)} / ${formatCount(c.daily_tokens)} tokens today`);
+  }
+  return parts.length ? parts.join(' · ') : null;
+}
+
+/** A daily quota is used up: the credential is not picked again before midnight. */
+export function quotaSpent(c: Caps & Pick<Credential, 'requests_today' | 'tokens_today'>): boolean {
+  return (
+    (c.daily_requests !== null && c.requests_today >= c.daily_requests) ||
+    (c.daily_tokens !== null && c.tokens_today >= c.daily_tokens)
+  );
+}
+
+/** "credits expire 31 Jan", "credits expired 2 Jan"; null when no expiry is set. */
+export function creditsText(at: EpochMs | null, now: number): string | null {
+  if (at === null) return null;
+  return `credits ${at > now ? 'expire' : 'expired'} ${formatDay(at, now)}`;
+}
+
+/**
+ * An OAuth credential's token: "refreshes automatically · token expires in 3 h" when it has a
+ * refresh token; "token expired 2 h ago · no refresh token" when only the expiry is known; null
+ * for API keys and tokens about which nothing is known.
+ */
+export function oauthText(c: Pick<Credential, 'kind' | 'refreshable' | 'token_expires_at'>, now: number): string | null {
+  if (c.kind !== 'oauth') return null;
+  const expiry =
+    c.token_expires_at === null
+      ? null
+      : `token ${c.token_expires_at > now ? 'expires' : 'expired'} ${formatRelative(c.token_expires_at, now)}`;
+  if (c.refreshable) return expiry ? `refreshes automatically · ${expiry}` : 'refreshes automatically';
+  return expiry ? `${expiry} · no refresh token` : null;
+}
+
+/** The form offers a refresh token for an OAuth token: chosen as the kind, or detected from the secret. */
+export function takesRefreshToken(secret: string, kind: CredentialKind | ''): boolean {
+  if (kind === 'oauth') return true;
+  return kind === '' && secret.trim().startsWith('sk-ant-oat');
+}
+
+/** An optional whole-number field: empty → null (no cap). The API says what range it takes. */
+export function parseOptionalWhole(text: string, label: string): number | null {
+  const t = text.trim();
+  if (t === '') return null;
+  const n = Number(t);
+  if (!Number.isInteger(n)) throw new Error(`${label} must be a whole number`);
+  return n;
+}
+
+/** A date input's "2027-01-31" as the start of that local day; empty → null. */
+export function parseDateInput(text: string): EpochMs | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text.trim());
+  if (text.trim() === '') return null;
+  if (!m) throw new Error(`not a date: ${text}`);
+  return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3])).getTime();
+}
+
+/** A datetime-local input's "2027-01-31T14:30" as local time; empty → null. */
+export function parseDateTimeInput(text: string): EpochMs | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim());
+  if (text.trim() === '') return null;
+  if (!m) throw new Error(`not a date and time: ${text}`);
+  const [, y, mo, d, h, mi, s] = m.map(Number) as number[];
+  return new Date(y!, mo! - 1, d!, h!, mi!, Number.isNaN(s) ? 0 : s!).getTime();
+}
+
+/** The value a date input shows for `at` (its local day); null → "". */
+export function dateInputValue(at: EpochMs | null): string {
+  if (at === null) return '';
+  const d = new Date(at);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+type Limits = Caps & Pick<Credential, 'credits_expire_at'>;
+
+/**
+ * The caps and credits' expiry that differ from the credential's, for a PATCH: a value to set,
+ * `null` to remove; the unchanged ones are left out.
+ */
+export function limitsPatch(current: Limits, next: Limits): Partial<Limits> {
+  const patch: Partial<Limits> = {};
+  for (const key of ['rps', 'daily_requests', 'daily_tokens', 'credits_expire_at'] as const) {
+    if (next[key] !== current[key]) patch[key] = next[key];
+  }
+  return patch;
 }

@@ -8,6 +8,7 @@ import {
   formatPercent,
   formatRate,
   formatRelative,
+  formatDay,
   formatTick,
   formatTime,
   formatTimestamp,
@@ -132,6 +133,11 @@ describe('clock times', () => {
   it('marks a new day on the time axis', () => {
     expect(formatTick(at)).toBe('14:03');
     expect(formatTick(Date.UTC(2026, 10, 22))).toBe('Nov 22');
+  });
+
+  it('writes a day, with its year when it is not this one', () => {
+    expect(formatDay(Date.UTC(2026, 0, 31, 23, 59), at)).toBe('31 Jan');
+    expect(formatDay(Date.UTC(2027, 0, 31), at)).toBe('31 Jan 2027');
   });
 });
 

@@ -104,6 +104,13 @@ export function formatTime(at: number, now: number = Date.now()): string {
   return `${MONTHS[d.getMonth()]} ${d.getDate()} ${hm}`;
 }
 
+/** A local calendar day: "31 Jan" this year, "31 Jan 2027" in another. */
+export function formatDay(at: number, now: number = Date.now()): string {
+  const d = new Date(at);
+  const day = `${d.getDate()} ${MONTHS[d.getMonth()]}`;
+  return d.getFullYear() === new Date(now).getFullYear() ? day : `${day} ${d.getFullYear()}`;
+}
+
 /** A time axis tick: "14:30", or "Nov 21" at local midnight where a new day starts. */
 export function formatTick(at: number): string {
   const d = new Date(at);

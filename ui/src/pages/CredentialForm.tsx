@@ -1,10 +1,19 @@
-// Add a credential, or edit one (only the fields that changed are sent).
+// Add a credential, or edit one (only the fields that changed are sent). The optional caps,
+// credits' expiry and OAuth grant are sent only when filled; on edit, an emptied cap is removed.
 
 import { useState } from 'preact/hooks';
 
 import { type Credential, type CredentialKind, type CredentialPatch, api } from '../api';
 import { Dialog } from '../components/Dialog';
 import { ErrorNote } from '../components/ErrorNote';
+import {
+  dateInputValue,
+  limitsPatch,
+  parseDateInput,
+  parseDateTimeInput,
+  parseOptionalWhole,
+  takesRefreshToken,
+} from '../credentials';
 
 interface Props {
   /** Absent to add a new one. */
@@ -22,7 +31,15 @@ interface Fields {
   maxConcurrent: string;
   group: string;
   enabled: boolean;
+  rps: string;
+  dailyRequests: string;
+  dailyTokens: string;
+  creditsExpire: string;
+  refreshToken: string;
+  tokenExpires: string;
 }
+
+const text = (n: number | null | undefined) => (n === null || n === undefined ? '' : String(n));
 
 function initial(c?: Credential): Fields {
   return {
@@ -34,6 +51,12 @@ function initial(c?: Credential): Fields {
     maxConcurrent: c?.max_concurrent === null || c?.max_concurrent === undefined ? '' : String(c.max_concurrent),
     group: c?.group ?? '',
     enabled: c?.enabled ?? true,
+    rps: text(c?.rps),
+    dailyRequests: text(c?.daily_requests),
+    dailyTokens: text(c?.daily_tokens),
+    creditsExpire: dateInputValue(c?.credits_expire_at ?? null),
+    refreshToken: '',
+    tokenExpires: '',
   };
 }
 
@@ -60,6 +83,16 @@ export function CredentialForm({ credential, onClose, onSaved }: Props) {
       const weight = parseWhole(fields.weight, 'Weight');
       const maxConcurrent = fields.maxConcurrent.trim() === '' ? null : parseWhole(fields.maxConcurrent, 'Max concurrent');
       const group = fields.group.trim() === '' ? null : fields.group.trim();
+      const limits = {
+        rps: parseOptionalWhole(fields.rps, 'Burst limit'),
+        daily_requests: parseOptionalWhole(fields.dailyRequests, 'Daily requests'),
+        daily_tokens: parseOptionalWhole(fields.dailyTokens, 'Daily tokens'),
+        // An expiry set elsewhere at another time of day stays as it is unless the day is changed.
+        credits_expire_at:
+          credential && fields.creditsExpire === dateInputValue(credential.credits_expire_at)
+            ? credential.credits_expire_at
+            : parseDateInput(fields.creditsExpire),
+      };
       let saved: Credential;
       if (credential) {
         const patch: CredentialPatch = {};
@@ -69,8 +102,12 @@ export function CredentialForm({ credential, onClose, onSaved }: Props) {
         if (maxConcurrent !== credential.max_concurrent) patch.max_concurrent = maxConcurrent;
         if (group !== credential.group) patch.group = group;
         if (fields.secret !== '') patch.secret = fields.secret;
+        Object.assign(patch, limitsPatch(credential, limits));
         saved = Object.keys(patch).length ? await api.updateCredential(credential.id, patch) : credential;
       } else {
+        const oauth = takesRefreshToken(fields.secret, fields.kind);
+        const refreshToken = oauth ? fields.refreshToken.trim() : '';
+        const tokenExpires = oauth ? parseDateTimeInput(fields.tokenExpires) : null;
         saved = await api.addCredential({
           name: fields.name.trim(),
           secret: fields.secret,
@@ -80,6 +117,9 @@ export function CredentialForm({ credential, onClose, onSaved }: Props) {
           max_concurrent: maxConcurrent,
           group,
           enabled: fields.enabled,
+          ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== null)),
+          ...(refreshToken ? { refresh_token: refreshToken } : {}),
+          ...(tokenExpires !== null ? { token_expires_at: tokenExpires } : {}),
         });
       }
       onSaved(saved);
@@ -112,7 +152,7 @@ export function CredentialForm({ credential, onClose, onSaved }: Props) {
         {!editing && (
           <label class="field">
             <span>Kind</span>
-            <select value={fields.kind} onChange={(e) => set({ kind: e.currentTarget.value as Fields['kind'] })}>
+            <select value={fields.kind} data-testid="field-kind" onChange={(e) => set({ kind: e.currentTarget.value as Fields['kind'] })}>
               <option value="">detect from the secret</option>
               <option value="api_key">API key</option>
               <option value="oauth">OAuth token</option>
@@ -143,9 +183,68 @@ export function CredentialForm({ credential, onClose, onSaved }: Props) {
           <span>Group (credentials of one organisation share its limits)</span>
           <input placeholder="none" value={fields.group} onInput={(e) => set({ group: e.currentTarget.value })} data-testid="field-group" />
         </label>
+        <div class="field-row">
+          <label class="field">
+            <span>Burst limit (requests/s)</span>
+            <input inputMode="numeric" placeholder="no limit" value={fields.rps} onInput={(e) => set({ rps: e.currentTarget.value })} data-testid="field-rps" />
+          </label>
+          <label class="field">
+            <span>Requests per day</span>
+            <input
+              inputMode="numeric"
+              placeholder="no quota"
+              value={fields.dailyRequests}
+              onInput={(e) => set({ dailyRequests: e.currentTarget.value })}
+              data-testid="field-daily-requests"
+            />
+          </label>
+          <label class="field">
+            <span>Tokens per day</span>
+            <input
+              inputMode="numeric"
+              placeholder="no quota"
+              value={fields.dailyTokens}
+              onInput={(e) => set({ dailyTokens: e.currentTarget.value })}
+              data-testid="field-daily-tokens"
+            />
+          </label>
+        </div>
+        <label class="field">
+          <span>Credits expire on (not picked from that day on; empty for never)</span>
+          <input
+            type="date"
+            value={fields.creditsExpire}
+            onInput={(e) => set({ creditsExpire: e.currentTarget.value })}
+            data-testid="field-credits-expire"
+          />
+        </label>
+        {!editing && takesRefreshToken(fields.secret, fields.kind) && (
+          <div class="field-row">
+            <label class="field">
+              <span>Refresh token (optional: the gateway renews the access token itself)</span>
+              <input
+                type="password"
+                autocomplete="off"
+                placeholder="sk-ant-ort…"
+                value={fields.refreshToken}
+                onInput={(e) => set({ refreshToken: e.currentTarget.value })}
+                data-testid="field-refresh-token"
+              />
+            </label>
+            <label class="field">
+              <span>Access token expires</span>
+              <input
+                type="datetime-local"
+                value={fields.tokenExpires}
+                onInput={(e) => set({ tokenExpires: e.currentTarget.value })}
+                data-testid="field-token-expires"
+              />
+            </label>
+          </div>
+        )}
         {!editing && (
           <label class="check">
-            <input type="checkbox" checked={fields.enabled} onChange={(e) => set({ enabled: e.currentTarget.checked })} />
+            <input type="checkbox" data-testid="field-enabled" checked={fields.enabled} onChange={(e) => set({ enabled: e.currentTarget.checked })} />
             enabled
           </label>
         )}

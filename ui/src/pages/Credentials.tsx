@@ -14,7 +14,9 @@ import { useToast } from '../components/Toasts';
 import {
   applyCredentialChange,
   canClearCooldown,
+  capsText,
   concurrencyText,
+  creditsText,
   groupByOrganization,
   headroomPercent,
   holdText,
@@ -22,7 +24,9 @@ import {
   kindLabel,
   liveHolds,
   type Organization,
+  oauthText,
   organizationOf,
+  quotaSpent,
   shortOrganization,
   successRateText,
   successRateTone,
@@ -244,6 +248,9 @@ function CredentialRow({ c, now, onToggle, onProbe, onClearCooldown, onOpen }: R
   const headroom = headroomPercent(c.headroom);
   const holds = liveHolds(c.holds, now);
   const success = successRateText(c);
+  const caps = capsText(c);
+  const credits = creditsText(c.credits_expire_at, now);
+  const oauth = oauthText(c, now);
   const dim = c.enabled ? '' : 'dim';
 
   return (
@@ -259,6 +266,29 @@ function CredentialRow({ c, now, onToggle, onProbe, onClearCooldown, onOpen }: R
           <div class="muted small">
             priority {c.priority} · weight {c.weight} · {c.source}
           </div>
+          {caps && (
+            <div class={`small ${quotaSpent(c) ? 'warn-text' : 'muted'}`} title="the operator's caps and today's use" data-testid="caps">
+              {caps}
+            </div>
+          )}
+          {credits && (
+            <div
+              class={`small ${c.credits_expire_at! > now ? 'muted' : 'warn-text'}`}
+              title={formatTimestamp(c.credits_expire_at!)}
+              data-testid="credits-expiry"
+            >
+              {credits}
+            </div>
+          )}
+          {oauth && (
+            <div
+              class={`small ${c.refreshable ? 'muted' : 'warn-text'}`}
+              title={c.token_expires_at === null ? undefined : `access token expires ${formatTimestamp(c.token_expires_at)}`}
+              data-testid="oauth-refresh"
+            >
+              {oauth}
+            </div>
+          )}
         </td>
         <td class="nowrap">{kindLabel(c.kind)}</td>
         <td>

@@ -33,6 +33,14 @@ export function credential(over: Partial<Credential> = {}): Credential {
     holds: [],
     success_rate: 1,
     subscription: null,
+    rps: null,
+    daily_requests: null,
+    daily_tokens: null,
+    requests_today: 0,
+    tokens_today: 0,
+    credits_expire_at: null,
+    refreshable: false,
+    token_expires_at: null,
     ...over,
   };
 }
