@@ -177,3 +177,87 @@ async fn missing_and_wrong_client_keys() {
     assert_eq!(r.status(), 200);
     h.shutdown().await;
 }
+
+/// Malformed bodies, each refused with a 400 in Anthropic's shape and no upstream call.
+#[tokio::test]
+async fn a_corpus_of_malformed_bodies_is_refused_before_any_upstream_call() {
+    let h = Harness::start(Options::default()).await;
+    let deep = format!(
+        r#"{{"model":"claude-sonnet-5-5","max_tokens":5,"messages":{}1{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let long_model = format!(
+        r#"{{"model":"{}","max_tokens":5,"messages":[]}}"#,
+        "m".repeat(4 * 1024 * 1024)
+    );
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "bad UTF-8",
+            b"{\"model\":\"claude-sonnet-5-5\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}".to_vec(),
+            "application/json",
+            "utf-8",
+        ),
+        (
+            "lone surrogate",
+            br#"{"model":"claude-sonnet-5-5","max_tokens":5,"messages":[{"role":"user","content":"\ud800"}]}"#.to_vec(),
+            "application/json",
+            "escape",
+        ),
+        ("10,000-deep nesting", deep.into_bytes(), "application/json", "nest"),
+        (
+            "1e400",
+            br#"{"model":"claude-sonnet-5-5","max_tokens":1e400,"messages":[]}"#.to_vec(),
+            "application/json",
+            "number",
+        ),
+        (
+            "duplicate model",
+            br#"{"model":"claude-sonnet-5-5","model":"claude-opus-5-5","max_tokens":5,"messages":[]}"#.to_vec(),
+            "application/json",
+            "model",
+        ),
+        ("a model of megabytes", long_model.into_bytes(), "application/json", "model"),
+        (
+            "a model with control characters",
+            br#"{"model":"claude\u0000sonnet","max_tokens":5,"messages":[]}"#.to_vec(),
+            "application/json",
+            "model",
+        ),
+        (
+            "wrong content type",
+            br#"{"model":"claude-sonnet-5-5","max_tokens":5,"messages":[]}"#.to_vec(),
+            "text/plain",
+            "content-type",
+        ),
+    ];
+    for (what, body, content_type, mentions) in cases {
+        let r = h
+            .post("/v1/messages")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        println!("{what}: {status} {}", &text[..text.len().min(200)]);
+        assert_eq!(status, 400, "{what}: {text}");
+        assert_eq!(parsed["error"]["type"], "invalid_request_error", "{what}");
+        let message = parsed["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(
+            message.contains(mentions),
+            "{what}: {message:?} should mention {mentions:?}"
+        );
+        assert!(
+            message.len() < 400,
+            "{what}: the message does not echo the input"
+        );
+    }
+    assert!(h.mock.calls().is_empty(), "no upstream call for bad input");
+    h.shutdown().await;
+}

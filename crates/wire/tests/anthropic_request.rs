@@ -237,3 +237,50 @@ fn duplicated_routing_fields_are_rejected() {
     // Unknown fields may repeat: upstream decides about those.
     assert!(peek(r#"{"temperature":1,"temperature":0,"model":"m"}"#).is_ok());
 }
+
+#[test]
+fn model_ids_are_bounded_in_length_and_charset() {
+    let body = |model: &str| {
+        serde_json::json!({"model": model, "max_tokens": 1, "messages": []}).to_string()
+    };
+    for ok in [
+        "claude-sonnet-5-5",
+        "anthropic.claude-opus-5-5-v1:0",
+        "claude-opus-5-5@20260915",
+        "models/gemini-2.5-pro",
+    ] {
+        assert!(peek_request(body(ok).as_bytes()).is_ok(), "{ok}");
+    }
+    for bad in [
+        "",
+        "claude sonnet",
+        "claude\u{0}x",
+        "clåude",
+        &"m".repeat(257),
+    ] {
+        let err = peek_request(body(bad).as_bytes()).unwrap_err();
+        assert!(matches!(err, PeekError::BadModel { .. }), "{bad:?}: {err}");
+        assert!(err.to_string().starts_with("request field `model`"));
+    }
+}
+
+#[test]
+fn skipped_values_are_held_to_the_nesting_limit_and_number_range() {
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"model":"claude-sonnet-5-5","messages":{}1{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    assert!(peek_request(nested(100).as_bytes()).is_ok());
+    let err = peek_request(nested(10_000).as_bytes()).unwrap_err();
+    assert!(
+        err.to_string().contains("nested deeper than 128 levels"),
+        "{err}"
+    );
+    let err = peek_request(br#"{"model":"claude-sonnet-5-5","max_tokens":1e400}"#).unwrap_err();
+    assert!(err.to_string().contains("number out of range"), "{err}");
+    let err = peek_request(br#"{"model":"m","messages":[{"content":"\udc00"}]}"#).unwrap_err();
+    assert!(matches!(err, PeekError::Syntax { .. }), "{err}");
+}

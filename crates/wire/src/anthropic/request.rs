@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// The fields the gateway acts on. Strings borrow from the body unless they contain escapes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,7 +70,15 @@ pub enum PeekError {
     DuplicateField {
         field: &'static str,
     },
+    /// `model` is stored, logged and shown: it must look like a model id.
+    BadModel {
+        problem: &'static str,
+    },
 }
+
+/// The longest `model` accepted. Model ids of every provider are far shorter; the value is
+/// stored with every usage record and shown in the panel.
+pub const MAX_MODEL_CHARS: usize = 256;
 
 impl fmt::Display for PeekError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,6 +98,7 @@ impl fmt::Display for PeekError {
             Self::DuplicateField { field } => {
                 write!(f, "request field `{field}` appears more than once")
             }
+            Self::BadModel { problem } => write!(f, "request field `model` {problem}"),
         }
     }
 }
@@ -102,17 +111,53 @@ impl std::error::Error for PeekError {}
 /// reported, so the client learns about the more basic problem first.
 pub fn peek_request(body: &[u8]) -> Result<RequestPeek<'_>, PeekError> {
     let text = std::str::from_utf8(body).map_err(|err| utf8_error(body, err.valid_up_to()))?;
-    match serde_json::from_str::<Top<'_>>(text).map_err(syntax_error)? {
-        Top::Object(fields) => fields.into_peek(),
-        Top::NotObject => Err(PeekError::NotAnObject),
+    let peek = match serde_json::from_str::<Top<'_>>(text).map_err(syntax_error)? {
+        Top::Object(fields) => fields.into_peek()?,
+        Top::NotObject => return Err(PeekError::NotAnObject),
+    };
+    if let Some(model) = &peek.model {
+        check_model(model)?;
     }
+    Ok(peek)
+}
+
+/// A model id: printable ASCII letters, digits and `-._:@/+` (Bedrock and Vertex ids use the
+/// last four), at most [`MAX_MODEL_CHARS`].
+fn check_model(model: &str) -> Result<(), PeekError> {
+    let problem = if model.is_empty() {
+        "is empty"
+    } else if model.len() > MAX_MODEL_CHARS {
+        "is longer than 256 characters"
+    } else if !model
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._:@/+".contains(&b))
+    {
+        "may only contain letters, digits and -._:@/+"
+    } else {
+        return Ok(());
+    };
+    Err(PeekError::BadModel { problem })
+}
+
+/// Line and column (1-based) of byte `at`.
+fn position(body: &[u8], at: usize) -> (usize, usize) {
+    let before = &body[..at.min(body.len())];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, before.len() - line_start + 1)
 }
 
 fn syntax_error(err: serde_json::Error) -> PeekError {
     let (line, column) = (err.line(), err.column());
     let full = err.to_string();
     let location = format!(" at line {line} column {column}");
-    let message = full.strip_suffix(&location).unwrap_or(&full).to_owned();
+    let mut message = full.strip_suffix(&location).unwrap_or(&full).to_owned();
+    if message == "recursion limit exceeded" {
+        message = "values nested deeper than 128 levels".to_owned();
+    }
     PeekError::Syntax {
         line,
         column,
@@ -123,15 +168,10 @@ fn syntax_error(err: serde_json::Error) -> PeekError {
 /// JSON must be UTF-8 (RFC 8259 §8.1); serde_json would not notice bad bytes inside strings
 /// it skips, so the check happens up front.
 fn utf8_error(body: &[u8], at: usize) -> PeekError {
-    let before = &body[..at];
-    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
+    let (line, column) = position(body, at);
     PeekError::Syntax {
         line,
-        column: at - line_start + 1,
+        column,
         message: "invalid UTF-8".to_owned(),
     }
 }
@@ -264,7 +304,7 @@ impl<'de> Visitor<'de> for TopVisitor {
                 ),
                 Key::Speed => ("speed", set_once(&mut fields.speed, map.next_value()?)),
                 Key::UserId | Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skip>()?;
                     continue;
                 }
             };
@@ -276,7 +316,7 @@ impl<'de> Visitor<'de> for TopVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_seq(seq)?;
+        Skip::drain_seq(seq)?;
         Ok(Top::NotObject)
     }
 
@@ -350,12 +390,12 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_seq(seq)?;
+        Skip::drain_seq(seq)?;
         Ok(Scalar::Other)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_map(map)?;
+        Skip::drain_map(map)?;
         Ok(Scalar::Other)
     }
 }
@@ -382,7 +422,7 @@ impl<'de> Visitor<'de> for MetadataVisitor {
             if let Key::UserId = key {
                 duplicate |= set_once(&mut user_id, map.next_value()?);
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skip>()?;
             }
         }
         Ok(Metadata::Object { user_id, duplicate })
@@ -393,7 +433,7 @@ impl<'de> Visitor<'de> for MetadataVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_seq(seq)?;
+        Skip::drain_seq(seq)?;
         Ok(Metadata::Other)
     }
 
@@ -415,5 +455,71 @@ impl<'de> Visitor<'de> for MetadataVisitor {
 
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
         Ok(Metadata::Other)
+    }
+}
+
+/// A value the gateway does not act on, skipped without allocating but walked through
+/// `deserialize_any`, so that serde_json's nesting limit (128 levels) and its number checks
+/// (`1e400` is out of range) apply to it. `IgnoredAny` skips with an iterative scan that checks
+/// neither: a body nested 10,000 deep would reach the provider.
+struct Skip;
+
+impl Skip {
+    fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(())
+    }
+
+    fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Skip, A::Error> {
+        Skip::drain_seq(seq).map(|()| Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Skip, A::Error> {
+        Skip::drain_map(map).map(|()| Skip)
     }
 }
