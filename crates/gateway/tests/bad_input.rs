@@ -261,3 +261,23 @@ async fn a_corpus_of_malformed_bodies_is_refused_before_any_upstream_call() {
     assert!(h.mock.calls().is_empty(), "no upstream call for bad input");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_attribution_header_of_a_kilobyte_is_refused() {
+    let h = Harness::start(Options::default()).await;
+    let r = h
+        .message(false)
+        .header("x-client-id", "b".repeat(1024))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&h, r, 400, "invalid_request_error", "x-client-id").await;
+    let r = h
+        .message(false)
+        .header("x-client-id", "nightly-bot")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a name is fine");
+    h.shutdown().await;
+}

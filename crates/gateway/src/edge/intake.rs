@@ -109,7 +109,16 @@ impl EdgeState {
     }
 
     async fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let attributed = header_str(headers, "x-client-id").map(str::to_owned);
+        let attributed = match header_str(headers, "x-client-id") {
+            // Stored with every usage record and kept in the roll-ups: a name, not a payload.
+            Some(id) if id.chars().count() > MAX_CLIENT_ID_CHARS => {
+                return Err(ApiError::new(
+                    ErrorType::InvalidRequest,
+                    format!("header `x-client-id` is longer than {MAX_CLIENT_ID_CHARS} characters"),
+                ));
+            }
+            id => id.map(str::to_owned),
+        };
         if !self.config.require_client_key {
             return Ok(Caller {
                 attributed,
@@ -138,6 +147,9 @@ impl EdgeState {
         }
     }
 }
+
+/// The longest `X-Client-ID` accepted.
+const MAX_CLIENT_ID_CHARS: usize = 128;
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
