@@ -208,11 +208,16 @@ impl Config {
                 .parse()
                 .map_err(|e| invalid("server.listen", format!("{e}: {:?}", raw.server.listen)))?,
             body_limit: positive("server.body-limit-bytes", raw.server.body_limit_bytes)? as usize,
-            request_timeout: secs(
+            request_timeout: timeout(
                 "server.request-timeout-secs",
                 raw.server.request_timeout_secs,
+                DAY_SECS,
             )?,
-            shutdown_grace: Duration::from_secs(raw.server.shutdown_grace_secs),
+            shutdown_grace: Duration::from_secs(at_most(
+                "server.shutdown-grace-secs",
+                raw.server.shutdown_grace_secs,
+                HOUR_SECS,
+            )?),
         };
         let base_url = raw.upstream.base_url.trim_end_matches('/').to_owned();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
@@ -251,15 +256,21 @@ impl Config {
         }
         let upstream = UpstreamConfig {
             base_url,
-            connect_timeout: secs(
+            connect_timeout: timeout(
                 "upstream.connect-timeout-secs",
                 raw.upstream.connect_timeout_secs,
+                HOUR_SECS,
             )?,
-            stream_idle_timeout: secs(
+            stream_idle_timeout: timeout(
                 "upstream.stream-idle-timeout-secs",
                 raw.upstream.stream_idle_timeout_secs,
+                DAY_SECS,
             )?,
-            first_event_hold: Duration::from_millis(raw.upstream.first_event_hold_ms),
+            first_event_hold: Duration::from_millis(at_most(
+                "upstream.first-event-hold-ms",
+                raw.upstream.first_event_hold_ms,
+                HOUR_SECS * 1000,
+            )?),
             max_attempts: positive("upstream.max-attempts", raw.upstream.max_attempts.into())?
                 as u32,
             response_limit: positive(
@@ -489,6 +500,27 @@ fn positive(field: &str, value: u64) -> Result<u64, Error> {
     } else {
         Ok(value)
     }
+}
+
+const HOUR_SECS: u64 = 3_600;
+const DAY_SECS: u64 = 86_400;
+
+/// At most `max`: larger values are mistakes (and a deadline of `now + u64::MAX` seconds
+/// cannot be represented at all).
+fn at_most(field: &str, value: u64, max: u64) -> Result<u64, Error> {
+    if value > max {
+        Err(invalid(
+            field,
+            format!("must be at most {max}, got {value}"),
+        ))
+    } else {
+        Ok(value)
+    }
+}
+
+/// A timeout: more than 0 and at most `max` seconds.
+fn timeout(field: &str, value: u64, max: u64) -> Result<Duration, Error> {
+    secs(field, at_most(field, value, max)?)
 }
 
 fn secs(field: &str, value: u64) -> Result<Duration, Error> {

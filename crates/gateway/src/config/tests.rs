@@ -158,3 +158,33 @@ token-expires = "2026-12-04T20:00:00Z"
     let err = load_str("[[keys]]\nname = \"k\"\nsecret = \"s\"\nrps = 0\n", &[]).unwrap_err();
     assert!(err.to_string().contains("at least 1"), "{err}");
 }
+
+#[test]
+fn timeouts_have_upper_bounds() {
+    for (text, field) in [
+        (
+            "[server]\nrequest-timeout-secs = 9223372036854775807\n",
+            "server.request-timeout-secs",
+        ),
+        (
+            "[server]\nshutdown-grace-secs = 99999999\n",
+            "server.shutdown-grace-secs",
+        ),
+        (
+            "[upstream]\nconnect-timeout-secs = 86400\n",
+            "upstream.connect-timeout-secs",
+        ),
+        (
+            "[upstream]\nstream-idle-timeout-secs = 90000\n",
+            "upstream.stream-idle-timeout-secs",
+        ),
+        (
+            "[upstream]\nfirst-event-hold-ms = 99999999999\n",
+            "upstream.first-event-hold-ms",
+        ),
+    ] {
+        let err = load_str(text, &[]).unwrap_err().to_string();
+        assert!(err.starts_with(field) && err.contains("at most"), "{err}");
+    }
+    assert!(load_str("[server]\nrequest-timeout-secs = 3600\n", &[]).is_ok());
+}
