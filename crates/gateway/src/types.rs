@@ -99,16 +99,53 @@ impl KeyKind {
     }
 }
 
-/// Shows enough of a secret to tell keys apart and nothing that helps use it:
-/// the first 10 characters (the vendor prefix) and the last 4.
+/// Credential prefixes that say what kind of secret it is, longest first. They are public
+/// (every key of a kind starts with them), so a mask may show them.
+const KIND_PREFIXES: [&str; 8] = [
+    "sk-ant-admin01-",
+    "sk-ant-api03-",
+    "sk-ant-oat01-",
+    "sk-ant-ort01-",
+    "sk-proj-",
+    "sk-ant-",
+    "AIza",
+    "sk-",
+];
+
+/// Shows enough of a secret to tell keys apart and nothing that helps use it: at most its kind
+/// prefix and its last 4 characters. Short secrets show nothing.
 pub fn mask_secret(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() <= 16 {
+    let chars = secret.chars().count();
+    if chars <= 16 {
         return "*****".to_owned();
     }
-    let head: String = chars[..10].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    let prefix = KIND_PREFIXES
+        .iter()
+        .find(|p| secret.starts_with(*p))
+        .copied()
+        .unwrap_or("");
+    let tail: String = secret.chars().skip(chars - 4).collect();
+    format!("{prefix}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_secret;
+
+    #[test]
+    fn masks_show_the_kind_prefix_and_four_characters_at_most() {
+        assert_eq!(
+            mask_secret("sk-ant-api03-abcdefghijklmnopqrstuvwxyz-0123"),
+            "sk-ant-api03-…0123"
+        );
+        assert_eq!(
+            mask_secret("sk-ant-oat01-abcdefghijklmnop-G7h8"),
+            "sk-ant-oat01-…G7h8"
+        );
+        assert_eq!(mask_secret("AIzaSyA-abcdefghijklmnopqrstuv"), "AIza…stuv");
+        assert_eq!(mask_secret("0123456789abcdef0123456789"), "…6789");
+        assert_eq!(mask_secret("sk-short-key"), "*****");
+    }
 }
 
 /// The classified result of one attempt. Computed once (in `relay::outcome`); the pool, the logs

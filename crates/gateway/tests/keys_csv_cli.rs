@@ -133,7 +133,7 @@ async fn import_and_export_credentials_as_csv() {
     assert!(
         masked
             .stdout
-            .contains("alpha,api-key,,sk-ant-api…0000,0,1,,org-a,true,,,,,,,import,")
+            .contains("alpha,api-key,,sk-ant-api03-…0000,0,1,,org-a,true,,,,,,,import,")
     );
     assert!(masked.stdout.contains("beta,oauth,,"));
     assert_no_secret(&masked);

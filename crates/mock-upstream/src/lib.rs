@@ -9,7 +9,7 @@
 //! answers any other model 404 `not_found_error` as the API does. Answers are deterministic
 //! functions of the request, so tests can assert on usage and content.
 //!
-//! Subscription accounts (`anthropic-2026-12.md`): an OAuth key (secret `sk-ant-oat…`)
+//! Subscription accounts: an OAuth key (secret `sk-ant-oat…`)
 //! answers with the `anthropic-ratelimit-unified-*` family instead of the per-minute one,
 //! from usage windows that fill by one unit per served request
 //! ([`MockKey::with_subscription`], [`Subscription`], [`Window`], optional [`Overage`];

@@ -1,4 +1,4 @@
-//! The model ids of §12 and anthropic-2026-12.md, which of them are served on a given day, and
+//! The model ids of §12 and the Dec 2026 list, which of them are served on a given day, and
 //! `GET /v1/models` and `GET /v1/models/{id}` (§11.2) over the served ones.
 //!
 //! A model the provider has retired answers 404 `not_found_error` like an id it never had, so
@@ -40,23 +40,23 @@ const fn retiring(id: &'static str, created: Date, retired: Date) -> Model {
     }
 }
 
-/// Claude Sonnet 4.5: retirement announced for 2026-11-30 (anthropic-2026-12.md; not confirmed
+/// Claude Sonnet 4.5: retirement announced for 2026-11-30 (the Dec 2026 list; not confirmed
 /// after the date, taken as done).
 const SONNET_4_5_RETIRED: Date = date(2026, 11, 30);
 /// Claude Opus 4.5: deprecated 2026-11-23, retirement tentatively 2027-01-22
-/// (anthropic-2026-12.md, secondary source).
+/// (the Dec 2026 list, secondary source).
 const OPUS_4_5_RETIRED: Date = date(2027, 1, 22);
-/// Claude Opus 4.1: "retired on the first-party API by 2026-08" (pricing.md §1); the day was
+/// Claude Opus 4.1: "retired on the first-party API by 2026-08" (the 2026 list); the day was
 /// not captured, so the first of the month.
 const OPUS_4_1_RETIRED: Date = date(2026, 8, 1);
-/// Claude Opus 4 and Sonnet 4 (pricing.md §1).
+/// Claude Opus 4 and Sonnet 4 (the 2026 list).
 const CLAUDE_4_RETIRED: Date = date(2026, 6, 15);
-/// Claude Sonnet 3.7 and Haiku 3.5: end of life (pricing.md §1).
+/// Claude Sonnet 3.7 and Haiku 3.5: end of life (the 2026 list).
 const CLAUDE_3_X_RETIRED: Date = date(2026, 2, 19);
 
-/// Every id the provider has served, newest first: anthropic-2026-12.md's current models, then
+/// Every id the provider has served, newest first: the Dec 2026 list's current models, then
 /// the SDK's `Model` enum (2026-08-08) in its order, then the retired ids (aliases and dated
-/// snapshots alike) that anthropic-2026-12.md says answer 404.
+/// snapshots alike) that the Dec 2026 list says answer 404.
 const CATALOGUE: [Model; 34] = [
     current("claude-fable-5-2", date(2026, 11, 9)),
     current("claude-haiku-5-5", date(2026, 10, 7)),
@@ -278,7 +278,7 @@ pub(crate) fn get(call: &Call<'_>, id: &str) -> Response {
 mod tests {
     use super::*;
 
-    /// The day this rule was written against (anthropic-2026-12.md).
+    /// The day this rule was written against (the Dec 2026 list).
     const WRITTEN: Date = date(2026, 12, 4);
 
     #[test]

@@ -1,5 +1,5 @@
 //! OAuth access tokens and refresh-token families, and the token endpoint
-//! `POST /v1/oauth/token` (§2.1; `anthropic-2026-12.md`, "OAuth tokens").
+//! `POST /v1/oauth/token` (§2.1).
 //!
 //! Each OAuth key with a refresh token owns one family, seeded by that token. A refresh
 //! returns a new access token (a credential of the same key) and a new refresh token, and

@@ -1,6 +1,5 @@
 //! Claude subscription (OAuth) usage windows and the `anthropic-ratelimit-unified-*` headers
-//! that report them, in place of the per-minute buckets of API keys
-//! (`anthropic-2026-12.md`, "Rate-limit headers of subscription (OAuth) accounts").
+//! that report them, in place of the per-minute buckets of API keys.
 //!
 //! A window counts **requests**: every served Messages or Complete request costs one unit,
 //! whatever its size, so a test fills a window of capacity 3 with three requests. Windows

@@ -35,15 +35,15 @@ const MAX_PRICE_USD_PER_M: u64 = 1_000_000;
 const MAX_MULTIPLIER: u64 = 1_000;
 
 /// US-only inference (the answer's `usage.inference_geo` is `"us"`) costs 1.1 × list on every
-/// token class (anthropic-2026-12.md; pricing.md [C-tiers]). Only models that offer it (Opus 4.6
+/// token class (the Dec 2026 list). Only models that offer it (Opus 4.6
 /// and newer) report it, since the others refuse the request, so the answer alone decides. A
 /// published figure, so a constant; kept as the exact fraction 11/10 rather than in ppm so it
 /// costs the single division less headroom.
 const US_ONLY_INFERENCE: (u64, u64) = (11, 10);
 
 /// Fast mode (`speed: "fast"` in the request) when `[pricing] fast-mode-multiplier` is not set:
-/// ×2 on every token class. anthropic-2026-12.md says only "a price multiplier"; the one figure
-/// in the docs is pricing.md §1.2's third-party $8 / $40 for Opus 5.5, twice its $4 / $20.
+/// ×2 on every token class. The Dec 2026 list says only "a price multiplier"; the one figure
+/// in the docs is the 2026 list's third-party $8 / $40 for Opus 5.5, twice its $4 / $20.
 const DEFAULT_FAST_MODE_PPM: u64 = 2 * PPM;
 
 /// Where the shipped table's errors point.
@@ -277,7 +277,7 @@ impl Default for PriceTable {
 }
 
 impl PriceTable {
-    /// The prices that ship with keyloop (`prices.toml`: pricing.md §1, retired models kept).
+    /// The prices that ship with keyloop (`prices.toml`: the 2026 list, retired models kept).
     pub fn shipped() -> PriceTable {
         Self::from_shipped(SHIPPED).expect("the embedded prices.toml is valid (its tests say so)")
     }

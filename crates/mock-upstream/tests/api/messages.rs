@@ -248,7 +248,7 @@ async fn invalid_bodies_are_refused_like_the_api_does() {
     assert_eq!(message, "model: gpt-4o");
 }
 
-/// The ids anthropic-2026-12.md lists as retired, with and without their dated suffix, and
+/// The ids the provider lists as retired, with and without their dated suffix, and
 /// Sonnet 4.5 (retired 2026-11-30, before today).
 const RETIRED: [&str; 11] = [
     "claude-opus-4-1",

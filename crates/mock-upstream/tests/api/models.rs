@@ -35,7 +35,7 @@ async fn models_paginate_forward_and_backward() {
             "{current}: {all_ids:?}"
         );
     }
-    // Retired 2026-11-30 (anthropic-2026-12.md): no longer listed.
+    // Retired 2026-11-30 (the provider): no longer listed.
     assert!(!all_ids.contains(&"claude-sonnet-4-5-20250929".to_owned()));
     let model = &all["data"][0];
     assert_eq!(model["type"], "model");

@@ -2,7 +2,7 @@
 //! relay uses, one request per current model, prompt-size tiers, cache TTLs, batch, US-only
 //! inference, fast mode, multipliers with their single rounding, name resolution,
 //! configuration overrides and the exact decimal conversion. Expected values are worked out
-//! in the comments and the test code from anthropic-2026-12.md and pricing.md, never read back
+//! in the comments and the test code from the Dec 2026 list and the 2026 list, never read back
 //! from the table under test.
 
 use keyloop_wire::anthropic::{StreamTap, summarize_message};
@@ -133,13 +133,13 @@ fn thinking_stream_fixture_bills_thinking_as_output() {
     assert_eq!(cost, Some(5_830_000));
 }
 
-// === the current models (anthropic-2026-12.md) ===
+// === the current models (the Dec 2026 list) ===
 
 #[test]
 fn one_request_per_current_model_priced_by_hand() {
     // Each expected cost is Σ tokens × price over (input, 5m write, 1h write, cache read,
     // output), the prices being the documented USD per million tokens × 1000, i.e. nano-dollars
-    // per token ($0.125/M = 125). Where anthropic-2026-12.md has no cache price, the derived
+    // per token ($0.125/M = 125). Where the Dec 2026 list has no cache price, the derived
     // rule's (1.25 × / 2 × / 0.1 × input) is used, as prices.toml says.
     let table = PriceTable::shipped();
     let check = |model: &str, usage: Usage, by_hand: u64| {
@@ -201,7 +201,7 @@ fn one_request_per_current_model_priced_by_hand() {
 
 #[test]
 fn haiku_5_5_is_priced_in_two_tiers_by_prompt_size() {
-    // anthropic-2026-12.md, × 1000: up to 100k 100 / 125 / 200 / (10 derived) / 500;
+    // the Dec 2026 list, × 1000: up to 100k 100 / 125 / 200 / (10 derived) / 500;
     // above 500 / 2500 out with derived caches 625 / 1000 / 50.
     assert_eq!(
         PriceTable::shipped().pricing("claude-haiku-5-5"),
@@ -375,7 +375,7 @@ fn one_hour_cache_writes_cost_twice_input_not_the_five_minute_rate() {
 
 #[test]
 fn cache_writes_reported_only_as_a_total_are_five_minute_writes() {
-    // pricing.md §1: without a TTL split, every write is priced at the 5-minute rate.
+    // the 2026 list: without a TTL split, every write is priced at the 5-minute rate.
     // claude-sonnet-4-6: 1000 × 3750 = 3,750,000.
     let u = Usage {
         cache_write_tokens: 1_000,
@@ -408,7 +408,7 @@ fn batch_halves_every_class() {
 
 #[test]
 fn batch_halves_cache_only_usage_too() {
-    // pricing.md §1.1: cache reads inside a batch are at 50% as well.
+    // the 2026 list: cache reads inside a batch are at 50% as well.
     // claude-haiku-4-5: 2048 reads × 100 = 204,800; batched 102,400.
     let u = usage(0, 2_048, 0);
     let cost = PriceTable::shipped().cost(Some("claude-haiku-4-5"), &u, &ctx(true, PPM, PPM));
@@ -621,7 +621,7 @@ fn a_dated_id_can_be_priced_apart_from_its_model() {
         row(&table, "claude-haiku-4-5-20251001").map(|p| p.input),
         Some(4_000)
     );
-    // pricing.md: Haiku 4.5 input $1/M.
+    // the 2026 list: Haiku 4.5 input $1/M.
     assert_eq!(
         row(&table, "claude-haiku-4-5").map(|p| p.input),
         Some(1_000)
@@ -708,7 +708,7 @@ fn an_override_replaces_the_whole_shipped_row() {
 
 #[test]
 fn an_override_can_add_a_model_the_table_lacks() {
-    // gpt-4o, pricing.md §2: $2.50 in, $10 out; no cache write, cached input $1.25.
+    // gpt-4o, the 2026 list: $2.50 in, $10 out; no cache write, cached input $1.25.
     let table = table(
         r#"
         [models."gpt-4o"]
@@ -996,8 +996,8 @@ fn toml_numbers_convert_as_written() {
 #[test]
 fn shipped_prices_match_pricing_md() {
     // (id, input, 5m write, 1h write, read, output) in nano-dollars per token ($/M × 1000),
-    // copied from anthropic-2026-12.md for the models released since September 2026 (cache
-    // prices it does not give derived by the rule, marked) and from pricing.md §1 for the
+    // copied from the Dec 2026 list for the models released since September 2026 (cache
+    // prices it does not give derived by the rule, marked) and from the 2026 list for the
     // others. claude-haiku-5-5 has two rows: see haiku_5_5_is_priced_in_two_tiers_by_prompt_size.
     let expected: &[(&str, [u64; 5])] = &[
         // caches derived: 1.25 × 8000, 2 × 8000, 0.1 × 8000
