@@ -186,7 +186,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         timeout: config.upstream.connect_timeout + Duration::from_secs(20),
     };
     tracker.spawn(prober.clone().run(tracker.clone(), shutdown.clone()));
-    let admin_token = admin::auth::load_token(store.as_ref(), config.admin_token.as_ref()).await?;
+    let admin_token = admin::auth::load_token(
+        store.as_ref(),
+        config.admin_token.as_ref(),
+        &config.data_dir,
+    )
+    .await?;
     let gate = admin::Gate::new(admin_token);
     let changes = Arc::new(tokio::sync::Mutex::new(()));
     tracker.spawn(refresh(

@@ -208,12 +208,17 @@ async fn a_generated_admin_token_is_shown_once_stored_hashed_and_a_reset_takes_o
     let dir = tempfile::tempdir().unwrap();
     let master = hex::encode([9u8; 32]);
     let served = serve(keyloop(dir.path(), &master));
-    let token = served
-        .banner
-        .split_whitespace()
-        .find(|w| w.starts_with("kla_"))
-        .unwrap_or_else(|| panic!("no admin token in {:?}", served.banner))
-        .to_owned();
+    // Its stderr is a pipe, not a terminal: the token goes to an owner-only file, never to the
+    // log stream.
+    assert!(!served.banner.contains("kla_"), "{}", served.banner);
+    let file = dir.path().join("admin-token");
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(token.starts_with("kla_"), "{token}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+    }
     assert_eq!(admin_status(&served.admin_addr, &token).await, 200);
     assert_eq!(admin_status(&served.admin_addr, "kla_guess").await, 401);
     let db = std::fs::read(dir.path().join("keyloop.db")).unwrap();

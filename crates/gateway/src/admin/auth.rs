@@ -1,7 +1,8 @@
 //! Who may use the admin API: the holder of the admin token, or a panel session opened with it.
 //!
 //! - The token comes from the config (`admin.token`), else its digest from the store; with
-//!   neither, one is generated on first start, printed once and kept only as a SHA-256 digest.
+//!   neither, one is generated on first start, shown once on a terminal (else written to a
+//!   0600 file in the data directory) and kept only as a SHA-256 digest.
 //! - Tokens are compared as digests in constant time.
 //! - An address that fails 5 times in a row is locked out for 1 s, then 2, 4 … up to 5 min per
 //!   further failure; the right token ends it. Lock-outs answer 429 without looking at the token.
@@ -9,7 +10,9 @@
 //!   (a restart signs everyone out) and valid for 12 hours.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -47,6 +50,7 @@ fn digest(value: &str) -> Digest32 {
 pub async fn load_token(
     store: &dyn Store,
     configured: Option<&Secret<String>>,
+    data_dir: &Path,
 ) -> store::Result<Digest32> {
     if let Some(token) = configured {
         return Ok(digest(token.expose()));
@@ -55,13 +59,53 @@ pub async fn load_token(
         return Ok(stored);
     }
     let token = reset_token(store).await?;
-    eprintln!(
-        "\n  keyloop generated an admin token (shown only this once; keep it safe):\n\n    {}\n\n  \
-         Sign in to the panel with it. `keyloop admin reset-token` makes a new one.\n",
-        token.expose()
-    );
-    tracing::warn!("generated a new admin token and printed it on stderr");
+    hand_over(&token, data_dir);
     Ok(digest(token.expose()))
+}
+
+/// The generated token is the permanent admin credential, so it never goes to a log stream
+/// (service managers keep stderr): a person at a terminal sees it once; otherwise it is written
+/// to a file only its owner can read, and the log says where.
+fn hand_over(token: &Secret<String>, data_dir: &Path) {
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "\n  keyloop generated an admin token (shown only this once; keep it safe):\n\n    {}\n\n  \
+             Sign in to the panel with it. `keyloop admin reset-token` makes a new one.\n",
+            token.expose()
+        );
+        tracing::warn!("generated a new admin token and showed it on the terminal");
+        return;
+    }
+    let path = data_dir.join(TOKEN_FILE);
+    match write_private(&path, token.expose()) {
+        Ok(()) => tracing::warn!(
+            path = %path.display(),
+            "generated a new admin token and wrote it to this file (readable by its owner only); \
+             read it, then delete the file"
+        ),
+        Err(e) => tracing::error!(
+            path = %path.display(),
+            error = %e,
+            "generated a new admin token but could not write it; run `keyloop admin reset-token`"
+        ),
+    }
+}
+
+/// Where a generated admin token goes when no terminal is there to show it.
+pub const TOKEN_FILE: &str = "admin-token";
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
 }
 
 /// The stored token's digest, if one was generated.
