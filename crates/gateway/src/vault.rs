@@ -30,6 +30,11 @@ pub enum Error {
     },
     #[error("a sealed secret could not be opened (wrong master key or corrupted data)")]
     Open,
+    #[error(
+        "the master key file {path} is readable by every user; make it private (chmod 600) \
+         and rotate the credentials it protected if others could read it"
+    )]
+    MasterKeyExposed { path: PathBuf },
 }
 
 pub struct Vault {
@@ -104,16 +109,40 @@ pub fn load_master_key(
         .unwrap_or_else(|| data_dir.join("master.key"));
     let origin = path.display().to_string();
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok((decode_key(&text, &origin)?, origin)),
+        Ok(text) => {
+            refuse_exposed(&path)?;
+            Ok((decode_key(&text, &origin)?, origin))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && configured_file.is_none() => {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).expect("the OS random source is available");
-            write_private(&path, STANDARD.encode(key).as_bytes())
+            write_private(&path, STANDARD.encode(key).as_bytes(), false)
                 .map_err(|source| Error::MasterKeyFile { path, source })?;
             Ok((Secret::new(key), format!("{origin} (generated)")))
         }
         Err(source) => Err(Error::MasterKeyFile { path, source }),
     }
+}
+
+/// A master key file others may read is no secret: refuse it rather than run on it.
+fn refuse_exposed(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| Error::MasterKeyFile {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o004 != 0 {
+            return Err(Error::MasterKeyExposed {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn decode_key(text: &str, origin: &str) -> Result<Secret<[u8; 32]>, Error> {
@@ -131,16 +160,26 @@ fn decode_key(text: &str, origin: &str) -> Result<Secret<[u8; 32]>, Error> {
         })
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Writes a file only its owner may read (its directory made if missing); `replace` lets it
+/// overwrite one that exists.
+pub fn write_private(path: &Path, contents: &[u8], replace: bool) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
+    // A file that already existed keeps its mode through `open`: make it private too.
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     file.write_all(contents)?;
     file.sync_all()
 }
@@ -209,6 +248,22 @@ mod tests {
         let (from_env, _) = load_master_key(Some(hex_key), None, dir.path()).unwrap();
         assert_eq!(from_env.expose(), &[9u8; 32]);
         assert!(load_master_key(Some("short".into()), None, dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_master_key_file_every_user_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        load_master_key(None, None, dir.path()).unwrap();
+        let path = dir.path().join("master.key");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_master_key(None, None, dir.path()).unwrap_err();
+        assert!(matches!(err, Error::MasterKeyExposed { .. }), "{err}");
+        assert!(err.to_string().contains("chmod 600"));
     }
 
     #[test]

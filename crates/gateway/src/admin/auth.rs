@@ -77,7 +77,8 @@ fn hand_over(token: &Secret<String>, data_dir: &Path) {
         return;
     }
     let path = data_dir.join(TOKEN_FILE);
-    match write_private(&path, token.expose()) {
+    let text = format!("{}\n", token.expose());
+    match crate::vault::write_private(&path, text.as_bytes(), true) {
         Ok(()) => tracing::warn!(
             path = %path.display(),
             "generated a new admin token and wrote it to this file (readable by its owner only); \
@@ -93,20 +94,6 @@ fn hand_over(token: &Secret<String>, data_dir: &Path) {
 
 /// Where a generated admin token goes when no terminal is there to show it.
 pub const TOKEN_FILE: &str = "admin-token";
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
-}
 
 /// The stored token's digest, if one was generated.
 pub async fn stored_token(store: &dyn Store) -> store::Result<Option<Digest32>> {
