@@ -342,3 +342,24 @@ async fn a_client_disconnect_cancels_the_upstream_and_frees_the_credential() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_close_after_message_stop_is_a_clean_end() {
+    let h = Harness::start(Options::default()).await;
+    // The whole stream, then the connection drops instead of ending the chunked body.
+    h.mock
+        .push_scenario("alpha", Scenario::CutMidStream { after_events: 1000 }, 1);
+    let response = h.message(true).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("the body ends cleanly");
+    let (name, _) = last_event(&body);
+    assert_eq!(name, "message_stop", "{body}");
+    assert!(
+        !body.contains("event: error"),
+        "not reported as a cut: {body}"
+    );
+    h.gateway.ledger_settled().await;
+    let log = h.admin_get("/requests?limit=1").await;
+    assert_eq!(log["requests"][0]["outcome"], "success", "{log}");
+    h.shutdown().await;
+}

@@ -279,6 +279,9 @@ impl Relaying {
                     );
                 }
             }
+            // A connection closed after `message_stop` has delivered the whole message: the
+            // upstream's goodbye, not a cut.
+            Read::Broke if leg.watch.tap.saw_message_stop() => self.end_after_content(),
             Read::Broke => self.fail(
                 OutcomeClass::ConnectError,
                 "the upstream connection broke mid-stream",
