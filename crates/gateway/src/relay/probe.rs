@@ -13,7 +13,7 @@ use super::outcome::{classify, classify_transport};
 use crate::pool::{KeyPool, ProbeNow, ProbeRefused, ProbeTicket};
 use crate::providers::Anthropic;
 use crate::providers::anthropic::Credential;
-use crate::types::{KeyId, Outcome, now_ms};
+use crate::types::{KeyId, Outcome, OutcomeClass, now_ms};
 
 /// Longest sleep between checks, in case a wake-up was missed.
 const MAX_IDLE: Duration = Duration::from_secs(5);
@@ -106,19 +106,74 @@ pub async fn check(
     model: &str,
     timeout: Duration,
 ) -> Outcome {
+    // One deadline for the answer and its body: an upstream that sends the head and then
+    // trickles (or holds) the body must not hold the credential's probe slot forever.
+    let deadline = tokio::time::Instant::now() + timeout;
     match upstream.probe(credential, model, timeout).await {
         Ok(response) => {
             let (parts, upstream) = response.into_parts();
             let mut body = Vec::new();
             let mut chunks = upstream.into_data_stream();
-            while let Some(Ok(chunk)) = chunks.next().await {
-                if body.len() + chunk.len() > PROBE_BODY_LIMIT {
-                    break;
+            loop {
+                match tokio::time::timeout_at(deadline, chunks.next()).await {
+                    Err(_) => return Outcome::of(OutcomeClass::Timeout),
+                    Ok(Some(Ok(chunk))) if body.len() + chunk.len() <= PROBE_BODY_LIMIT => {
+                        body.extend_from_slice(&chunk);
+                    }
+                    Ok(_) => break,
                 }
-                body.extend_from_slice(&chunk);
             }
             classify(parts.status, &parts.headers, &body, Some(model), now_ms())
         }
         Err(e) => classify_transport(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::check;
+    use crate::config::Config;
+    use crate::providers::Anthropic;
+    use crate::providers::anthropic::Credential;
+    use crate::types::{KeyKind, OutcomeClass, Secret};
+
+    #[tokio::test]
+    async fn a_probe_whose_body_never_comes_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Answers the head at once, promises a body, and never sends it.
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{")
+                .await
+                .unwrap();
+            socket
+        });
+        let env = vec![(
+            "KEYLOOP_UPSTREAM__BASE_URL".to_owned(),
+            format!("http://{addr}"),
+        )];
+        let config = Config::load(None, &env).unwrap();
+        let upstream = Anthropic::new(&config.upstream);
+        let secret = Secret::new("sk-ant-api03-probe-test-000000000000".to_owned());
+        let outcome = check(
+            &upstream,
+            Credential {
+                kind: KeyKind::ApiKey,
+                secret: &secret,
+            },
+            "claude-haiku-5-5",
+            Duration::from_millis(300),
+        )
+        .await;
+        assert_eq!(outcome.class, OutcomeClass::Timeout);
+        drop(server.await.unwrap());
     }
 }
