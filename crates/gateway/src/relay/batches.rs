@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::Method;
 use keyloop_wire::anthropic::batch;
 
@@ -29,6 +30,9 @@ pub enum BatchOp {
     Delete,
     Results,
 }
+
+/// Batch retrievals a listing makes at once.
+const LISTING_CONCURRENCY: usize = 8;
 
 impl Relay {
     pub async fn create_batch(
@@ -120,8 +124,15 @@ impl Relay {
             self.forward_pinned(&one, &KeyId::new(row.key_id.clone()))
                 .await
         });
+        let fetches: Vec<_> = fetches.collect();
         let mut data = Vec::with_capacity(rows.len());
-        for result in futures_util::future::join_all(fetches).await {
+        // In order, a few at a time: a page of 1,000 batches must not open 1,000 upstream calls
+        // at once on the client's behalf.
+        let results: Vec<_> = futures_util::stream::iter(fetches)
+            .buffered(LISTING_CONCURRENCY)
+            .collect()
+            .await;
+        for result in results {
             match result {
                 Ok(Response {
                     status,
